@@ -1,0 +1,71 @@
+"""Tesseract as a line recognizer (``tha+eng``, page segmentation mode 7, one thread).
+
+Runs the ``tesseract`` binary directly (PNG on stdin, text on stdout): no temp files, and the
+thread limit is set for the child only. Output is normalized with the shared
+:func:`~ocrlab.text.normalize_text` (which also joins Tesseract's NIKHAHIT + SARA AA into SARA AM).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from ocrlab.text.normalize import normalize_text
+
+
+class TesseractUnavailable(RuntimeError):
+    """The binary or a language pack is missing."""
+
+
+class TesseractRecognizer:
+    name = "tesseract"
+
+    def __init__(self, lang: str = "tha+eng", psm: int = 7, threads: int = 1, binary: str = "tesseract",
+                 timeout_s: float = 30.0):
+        path = shutil.which(binary)
+        if path is None:
+            raise TesseractUnavailable(
+                f"tesseract binary {binary!r} not found on PATH; install it "
+                "(Debian: apt-get install tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng)"
+            )
+        self.binary = path
+        self.lang = lang
+        self.psm = psm
+        self.timeout_s = timeout_s
+        self.env = {**os.environ, "OMP_THREAD_LIMIT": str(threads)}
+        available = set(self.languages())
+        missing = [lang_ for lang_ in lang.split("+") if lang_ not in available]
+        if missing:
+            raise TesseractUnavailable(
+                f"tesseract has no language data for {missing} (has {sorted(available)}); "
+                f"install e.g. tesseract-ocr-{missing[0]}"
+            )
+
+    def languages(self) -> list[str]:
+        out = subprocess.run([self.binary, "--list-langs"], capture_output=True, text=True, env=self.env, check=True)
+        return [line.strip() for line in out.stdout.splitlines()[1:] if line.strip()]
+
+    def version(self) -> str:
+        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, env=self.env, check=True)
+        return (out.stdout or out.stderr).splitlines()[0]
+
+    def recognize_one(self, image: Image.Image | str | Path) -> str:
+        pil = image if isinstance(image, Image.Image) else Image.open(image)
+        buf = io.BytesIO()
+        pil.convert("RGB").save(buf, format="PNG")
+        proc = subprocess.run(
+            [self.binary, "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm)],
+            input=buf.getvalue(), capture_output=True, env=self.env, timeout=self.timeout_s,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"tesseract failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[:500]}")
+        return normalize_text(proc.stdout.decode("utf-8", errors="replace"))
+
+    def recognize(self, images: Sequence[Image.Image | str | Path]) -> list[str]:
+        return [self.recognize_one(im) for im in images]

@@ -1,0 +1,155 @@
+"""A JSON training report (seed 003's, extended), written atomically at the end and on failure."""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from ocrlab.utils.io import atomic_write_json
+from ocrlab.utils.secrets import redact
+
+log = logging.getLogger(__name__)
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = f if math.isfinite(f) else None
+    return out
+
+
+class TrainingReport(pl.Callback):
+    """Status, sample counts, splits, hyperparameters, device, final/best metrics, history.
+
+    ``hyperparameters`` is filled by the entry point (the resolved, redacted config). The
+    history survives resume: it is part of the callback's checkpoint state.
+    """
+
+    def __init__(self, path: str, monitor: str = "val/cer", mode: str = "min"):
+        self.path = Path(path)
+        self.monitor = monitor
+        self.mode = mode
+        self.history: list[dict[str, float]] = []
+        self.hyperparameters: dict = {}
+        self.test_metrics: dict[str, float] = {}
+        self._started = time.time()
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    # -- collection ------------------------------------------------------------------------
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.time()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self._loss_sum += float(loss)
+            self._loss_count += 1
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        # callback_metrics hold this epoch's validation results from here on (not in *_epoch_end)
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        row.update(_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")}))
+        self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._loss_count:
+            return
+        mean = self._loss_sum / self._loss_count
+        row = next((h for h in self.history if h["epoch"] == trainer.current_epoch), None)
+        if row is None:  # no validation this epoch
+            row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+            self.history.append(row)
+        row["train/loss"] = mean if math.isfinite(mean) else None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.write(trainer, pl_module, "success")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.test_metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        self.write(trainer, pl_module, "success")
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        self.write(trainer, pl_module, status, error=f"{type(exception).__name__}: {exception}")
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    # -- report ----------------------------------------------------------------------------
+    def best(self) -> dict[str, float] | None:
+        rows = [h for h in self.history if h.get(self.monitor) is not None]
+        if not rows:
+            return None
+        pick = min if self.mode == "min" else max
+        return pick(rows, key=lambda h: h[self.monitor])
+
+    def build(self, trainer: pl.Trainer, pl_module: pl.LightningModule, status: str, error: str | None = None) -> dict:
+        dm = trainer.datamodule
+        datasets = getattr(dm, "datasets", {}) or {}
+        files = getattr(dm, "files", {}) or {}
+        ckpt = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+        ckpt_dirs = sorted({Path(cb.dirpath) for cb in trainer.checkpoint_callbacks
+                            if isinstance(cb, ModelCheckpoint) and cb.dirpath})
+        n_params = sum(p.numel() for p in pl_module.parameters())
+        charset = getattr(pl_module, "charset", None)
+        return {
+            "status": status,
+            "error": error,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "duration_s": round(time.time() - self._started, 2),
+            "samples_used": sum(len(d) for d in datasets.values()),
+            "samples": {split: len(d) for split, d in datasets.items()},
+            "splits": {split: [str(f) for f in fs] for split, fs in files.items() if fs},
+            "epochs_completed": len(self.history),
+            "global_step": trainer.global_step,
+            "hyperparameters": self.hyperparameters,
+            "device": {
+                "accelerator": type(trainer.accelerator).__name__,
+                "num_devices": trainer.num_devices,
+                "num_nodes": trainer.num_nodes,
+                "strategy": type(trainer.strategy).__name__,
+                "precision": str(trainer.precision),
+                "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                "host": platform.node(),
+                "torch": torch.__version__,
+            },
+            "model": {"class": type(pl_module).__name__, "parameters": n_params,
+                      "vocab_size": len(charset) if charset is not None else None},
+            "final_metrics": self.history[-1] if self.history else {},
+            "best_metrics": self.best(),
+            "test_metrics": self.test_metrics,
+            "checkpoints": {
+                "best": ckpt.best_model_path if ckpt else None,
+                "files": sorted(str(p) for d in ckpt_dirs if d.is_dir() for p in d.glob("*.ckpt")),
+            },
+            "history": self.history,
+        }
+
+    def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, status: str, error: str | None = None) -> None:
+        if not trainer.is_global_zero:
+            return
+        report = redact(self.build(trainer, pl_module, status, error))
+        atomic_write_json(self.path, report)
+        log.info("training report (%s) written to %s", status, self.path)

@@ -1,0 +1,68 @@
+"""Batch samplers that are deterministic per (seed, epoch) and shard themselves across ranks.
+
+Lightning calls ``set_epoch`` on samplers that have it, so a run resumed from a checkpoint sees
+the same batches in the same order as an uninterrupted one, on any number of processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar width (less padding), shuffled per epoch, split across ranks.
+
+    Indices are shuffled, cut into pools of ``batch_size * pool_batches``, each pool sorted by
+    width and cut into batches; batch order is shuffled again. ``bucket_by_width=False`` keeps
+    the plain shuffled order. Every rank gets the same number of batches (the list is padded by
+    repeating its start, as ``DistributedSampler`` does).
+    """
+
+    def __init__(self, widths: Sequence[int], batch_size: int, shuffle: bool = True, bucket_by_width: bool = True,
+                 drop_last: bool = False, seed: int = 0, num_replicas: int = 1, rank: int = 0, pool_batches: int = 50):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
+        self.widths = list(widths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.bucket_by_width = bucket_by_width
+        self.drop_last = drop_last
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.pool_batches = pool_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _all_batches(self) -> list[list[int]]:
+        n = len(self.widths)
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(n, generator=gen).tolist() if self.shuffle else list(range(n))
+        if self.bucket_by_width:
+            pool = self.batch_size * self.pool_batches
+            pools = [order[i : i + pool] for i in range(0, n, pool)]
+            order = [i for p in pools for i in sorted(p, key=lambda j: self.widths[j])]
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle and self.bucket_by_width:
+            perm = torch.randperm(len(batches), generator=gen).tolist()
+            batches = [batches[i] for i in perm]
+        if self.num_replicas > 1 and batches:
+            short = (-len(batches)) % self.num_replicas
+            batches += batches[:short] if short <= len(batches) else (batches * short)[:short]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._all_batches()[self.rank :: self.num_replicas]
+
+    def __len__(self) -> int:
+        n_batches = len(self.widths) // self.batch_size if self.drop_last else -(-len(self.widths) // self.batch_size)
+        return -(-n_batches // self.num_replicas)

@@ -1,0 +1,28 @@
+"""Composition of backbone -> neck -> head, each built from the previous ``out_channels``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class CTCRecognitionNet(nn.Module):
+    """A CRNN: ``neck`` and ``head`` are factories taking ``in_channels`` (Hydra ``_partial_``)."""
+
+    def __init__(self, backbone: nn.Module, neck: Callable[..., nn.Module], head: Callable[..., nn.Module],
+                 num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck(in_channels=backbone.out_channels)
+        self.head = head(in_channels=self.neck.out_channels, num_classes=num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` -> logits ``(B, T, num_classes)`` with ``T = W // 4``."""
+        return self.head(self.neck(self.backbone(images)))
+
+    @staticmethod
+    def output_lengths(widths: torch.Tensor) -> torch.Tensor:
+        """Time steps that hold real (unpadded) image columns, for CTC and decoding."""
+        return torch.clamp(widths // 4, min=1)

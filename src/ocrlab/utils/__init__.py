@@ -1,0 +1,1 @@
+"""Small shared helpers (kept free of heavy imports)."""

@@ -1,0 +1,84 @@
+"""What every entry point does around its job: environment, instantiation helpers, closing."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def prepare_environment() -> None:
+    """Offline W&B unless the user chose (``WANDB_MODE`` wins); no tokenizer thread storm."""
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def instantiate_group(group: DictConfig | None, what: str) -> list[Any]:
+    """Instantiate each ``_target_`` entry of a ``callbacks``/``logger`` group (``null`` -> none)."""
+    from hydra.utils import instantiate
+
+    if not group:
+        return []
+    if not isinstance(group, DictConfig):
+        raise TypeError(f"{what} config must be a mapping of named entries, got {type(group).__name__}")
+    out = []
+    for name, conf in group.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            log.info("instantiating %s %s <%s>", what, name, conf._target_)
+            out.append(instantiate(conf))
+    return out
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The resolved config as plain containers, secrets redacted: for reports and loggers."""
+    from ocrlab.utils.secrets import redact
+
+    return redact(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """Close W&B runs so each multirun job is its own run."""
+    for lg in loggers:
+        finalize = getattr(lg, "finalize", None)
+        if finalize is not None:
+            try:
+                finalize("success")
+            except Exception:  # noqa: BLE001 - closing must not hide the job's own result
+                log.exception("could not finalize logger %s", type(lg).__name__)
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except ImportError:
+        pass
+
+
+def apply_extras(cfg: DictConfig) -> None:
+    """``extras`` group: warnings filter and a printed config tree (rank zero only)."""
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        import warnings
+
+        warnings.filterwarnings("ignore")
+    if extras.get("print_config") and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console(stderr=True).print(Syntax(OmegaConf.to_yaml(cfg, resolve=False), "yaml", theme="ansi_dark"))
+
+
+def print_metrics(title: str, metrics: dict[str, float]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in sorted(metrics):
+        table.add_row(k, f"{metrics[k]:.4f}")
+    Console().print(table)

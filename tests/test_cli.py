@@ -1,0 +1,131 @@
+"""The entry scripts as a user runs them: --help, errors, multirun + W&B, DDP, evaluate."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, tiny_overrides
+
+FAKE_WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _files_containing(root: Path, needle: str) -> list[Path]:
+    hits = []
+    for p in root.rglob("*"):
+        if p.is_file() and needle.encode() in p.read_bytes():
+            hits.append(p)
+    return hits
+
+
+def test_help_lists_config_groups():
+    out = run_cli(["train.py", "--help"], timeout=60)
+    assert out.returncode == 0, out.stderr
+    for group in ("experiment:", "trainer:", "logger:", "debug:", "hparams_search:", "model/backbone:"):
+        assert group in out.stdout
+
+
+def test_unknown_override_key_fails_with_hydra_error():
+    out = run_cli(["train.py", "no_such_key=1"], timeout=60)
+    assert out.returncode != 0
+    assert "Could not override 'no_such_key'" in out.stderr
+
+
+def test_multirun_two_jobs_two_run_dirs_two_wandb_runs_no_secret(tiny_lines, tmp_path):
+    args = ["train.py", "-m", "experiment=crnn_thai_cpu", "debug=fdr", "seed=1,2",
+            *tiny_overrides(tiny_lines, tmp_path / "logs"), "logger=wandb"]
+    out = run_cli(args, env={"WANDB_API_KEY": FAKE_WANDB_KEY, "WANDB_MODE": "offline"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweeps = list((tmp_path / "logs" / "debug" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    runs = sorted(tmp_path.rglob("offline-run-*"))
+    assert len(runs) == 2 and len({r.parent.parent for r in runs}) == 2  # one W&B run per job dir
+    for job, seed in zip(jobs, (1, 2), strict=True):
+        assert (job / "config.yaml").is_file()
+        report = json.loads((job / "training_report.json").read_text())
+        assert report["status"] == "success" and report["hyperparameters"]["seed"] == seed
+        group = report["hyperparameters"]["logger"]["wandb"]["group"]
+        assert group == f"crnn_thai_cpu-{sweeps[0].name}"
+    assert _files_containing(tmp_path, FAKE_WANDB_KEY) == []
+
+
+def test_failed_job_does_not_stop_the_sweep(tiny_lines, tmp_path):
+    # Adam refuses a negative learning rate: job 0 fails, job 1 must still run
+    args = ["train.py", "-m", "experiment=crnn_thai_cpu", "debug=fdr", "model.optimizer.lr=-1,1e-3",
+            *tiny_overrides(tiny_lines, tmp_path / "logs")]
+    out = run_cli(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "failed; the sweep goes on" in out.stdout + out.stderr
+    sweep = next((tmp_path / "logs" / "debug" / "multiruns").iterdir())
+    ok = json.loads((sweep / "1" / "training_report.json").read_text())
+    assert ok["status"] == "success"
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tiny_lines, tmp_path_factory):
+    """Two CPU processes (gloo): train one epoch, then resume to two."""
+    logs = tmp_path_factory.mktemp("ddp")
+    common = ["experiment=crnn_thai_cpu", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+              "trainer.deterministic=true", *tiny_overrides(tiny_lines, logs)]
+    first = run_cli(["train.py", *common, "trainer.max_epochs=1", "test=false"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    run_dir = next((logs / "train" / "runs").iterdir())
+    return logs, common, run_dir
+
+
+def test_ddp_two_cpu_processes_trains_and_resumes(ddp_run):
+    logs, common, run_dir = ddp_run
+    report = json.loads((run_dir / "training_report.json").read_text())
+    assert report["device"]["num_devices"] == 2 and report["device"]["strategy"] == "DDPStrategy"
+    # 48 lines, batch 8, 2 ranks -> 3 steps per epoch
+    assert report["global_step"] == 3
+    resumed = run_cli(["train.py", *common, "trainer.max_epochs=2",
+                       f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run2 = next(p for p in (logs / "train" / "runs").iterdir() if p != run_dir)
+    report2 = json.loads((run2 / "training_report.json").read_text())
+    assert report2["global_step"] == 6 and [h["epoch"] for h in report2["history"]] == [0, 1]
+    assert "test/cer" in report2["test_metrics"]
+
+
+def test_evaluate_writes_metrics_predictions_and_tesseract_baseline(ddp_run, tiny_lines, tmp_path):
+    _, _, run_dir = ddp_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    out = run_cli(["evaluate.py", "experiment=crnn_thai_cpu", f"ckpt_path={ckpt}",
+                   f"data.test_files=[{tiny_lines / 'test.txt'}]", "data.synth=null",
+                   f"paths.log_dir={tmp_path}", "baseline=tesseract"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    eval_dir = next((tmp_path / "eval" / "runs").iterdir())
+    keys = {"test/cer", "test/wer", "test/acc", "test/ned", "test/ms_per_line"}
+    model = json.loads((eval_dir / "metrics.json").read_text())
+    tess = json.loads((eval_dir / "metrics_tesseract.json").read_text())
+    assert keys <= set(model) and keys <= set(tess)
+    assert model["test/lines"] == tess["test/lines"] == 16
+    assert tess["test/cer"] < 0.5  # Tesseract reads clean-ish rendered Thai reasonably
+    with open(eval_dir / "predictions.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert len(rows) == 16 and {"reference", "prediction", "cer", "tesseract_prediction"} <= set(rows[0])
+
+
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [("ckpt_path={tmp}/nope.ckpt", r"checkpoint .*nope.ckpt does not exist"),
+     ("data.test_files=[{tmp}/nope.txt]", r"label file .*nope.txt does not exist")],
+    ids=["missing-ckpt", "missing-labels"],
+)
+def test_evaluate_bad_inputs(ddp_run, tiny_lines, tmp_path, override, pattern):
+    import re
+
+    _, _, run_dir = ddp_run
+    args = {"ckpt_path": f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+            "data.test_files": f"data.test_files=[{tiny_lines / 'test.txt'}]"}
+    key = override.split("=", 1)[0]
+    args[key] = override.format(tmp=tmp_path)
+    out = run_cli(["evaluate.py", "experiment=crnn_thai_cpu", *args.values(), "data.synth=null",
+                   f"paths.log_dir={tmp_path}"], timeout=120)
+    assert out.returncode != 0
+    assert re.search(pattern, out.stdout + out.stderr), out.stderr[-2000:]
