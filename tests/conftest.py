@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from ocrlab.config import compose_config  # noqa: F401  (re-exported for the tests)
+
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -43,28 +45,11 @@ def tiny_overrides(data_dir: Path, log_dir: Path) -> list[str]:
     ]
 
 
-def compose_config(config_name: str, overrides: list[str], output_dir: Path):
-    """Compose like the entry points do, with the Hydra runtime set for ${hydra:...}."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    import ocrlab.utils.resolvers  # noqa: F401
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 def run_cli(args: list[str], timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run an entry script (``train.py``, ``evaluate.py``) in a fresh process from the root."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([PYTHON, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run([PYTHON, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=full_env, check=False)
 
 
 class StopAfterEpochs(pl.Callback):

@@ -1,3 +1,4 @@
+import itertools
 from functools import partial
 
 import pytest
@@ -37,7 +38,7 @@ def test_warmup_cosine_shape():
     f = WarmupCosineFactor(total_steps=110, warmup_steps=10, min_lr_ratio=0.1)
     values = [f(s) for s in range(111)]
     assert values[0] == pytest.approx(1 / 11)
-    assert all(a < b for a, b in zip(values[:10], values[1:11], strict=True))  # warmup rises
+    assert all(a < b for a, b in itertools.pairwise(values[:11]))  # warmup rises
     assert values[10] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(values[10:-1], values[11:], strict=True))  # then decays
+    assert all(a >= b for a, b in itertools.pairwise(values[10:]))  # then decays
     assert values[110] == pytest.approx(0.1)

@@ -24,7 +24,7 @@ def _train(tiny_lines: Path, tmp_path: Path, overrides: list[str], name: str = "
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_fast_dev_run(experiment, tiny_lines, tmp_path):
-    metrics, objects = _train(tiny_lines, tmp_path, [f"experiment={experiment}", "debug=fdr"])
+    metrics, _ = _train(tiny_lines, tmp_path, [f"experiment={experiment}", "debug=fdr"])
     for key in ("train/loss", "val/cer", "test/cer", "test/wer", "test/acc", "test/ned", "test/ms_per_line"):
         assert key in metrics, key
     report = json.loads((tmp_path / "run" / "training_report.json").read_text())

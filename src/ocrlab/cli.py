@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ocrlab.utils.resolvers import project_root  # importing registers the resolvers conf/ uses
+from ocrlab.config import ConfigDirError, config_dir
 
 log = logging.getLogger("ocrlab")
 
 
-def config_dir() -> str:
-    """``$OCRLAB_CONFIG_DIR``, else ``conf/`` of the checkout (editable install)."""
-    env = os.environ.get("OCRLAB_CONFIG_DIR")
-    path = Path(env) if env else Path(project_root()) / "conf"
-    if not (path / "train.yaml").is_file():
-        sys.exit(f"ocrlab: config dir {path} has no train.yaml; set OCRLAB_CONFIG_DIR to your conf/ folder")
-    return str(path)
+def _config_dir() -> str:
+    try:
+        return config_dir()
+    except ConfigDirError as e:
+        sys.exit(f"ocrlab: {e}")
 
 
 def _run_job(job, cfg: DictConfig, name: str):
@@ -43,7 +39,7 @@ def _run_job(job, cfg: DictConfig, name: str):
         raise
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@hydra.main(version_base="1.3", config_path=_config_dir(), config_name="train")
 def train_main(cfg: DictConfig) -> float | None:
     """Train a model: ``python train.py experiment=crnn_thai model.optimizer.lr=5e-4``."""
 
@@ -65,7 +61,7 @@ def train_main(cfg: DictConfig) -> float | None:
     return metrics[name] if name else None
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=_config_dir(), config_name="evaluate")
 def evaluate_main(cfg: DictConfig) -> None:
     """Evaluate a checkpoint: ``python evaluate.py experiment=crnn_thai ckpt_path=... data.test_files=[...]``."""
 

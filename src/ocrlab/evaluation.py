@@ -38,8 +38,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
     torch.set_num_threads(cfg.get("num_threads") or torch.get_num_threads())
 
-    device = "cuda" if cfg.get("device", "auto") == "auto" and torch.cuda.is_available() else cfg.get("device", "cpu")
-    device = "cpu" if device == "auto" else device
+    device = cfg.get("device") or "auto"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     recognizer = TextRecognizer.load(cfg.ckpt_path, device=device)
     # the checkpoint's charset, not the config's: the weights only make sense with it
     datamodule = instantiate(cfg.data, charset=recognizer.charset)
@@ -55,7 +56,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for batch in tqdm(datamodule.test_dataloader(), desc="model", unit="batch"):
         start = time.perf_counter()
         preds += recognizer.recognize_batch(batch)
-        if device != "cpu":
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds += time.perf_counter() - start
         refs += batch["labels"]

@@ -37,7 +37,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist (ckpt_path must name a .ckpt file)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means the same to the user
+    except Exception as e:  # any unpickling failure means the same to the user
         raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch checkpoint: {e}") from e
     if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not an ocrlab checkpoint (no '{CHECKPOINT_KEY}' metadata)")

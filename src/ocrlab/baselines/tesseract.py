@@ -61,7 +61,7 @@ class TesseractRecognizer:
         pil.convert("RGB").save(buf, format="PNG")
         proc = subprocess.run(
             [self.binary, "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm)],
-            input=buf.getvalue(), capture_output=True, env=self.env, timeout=self.timeout_s,
+            input=buf.getvalue(), capture_output=True, env=self.env, timeout=self.timeout_s, check=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"tesseract failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[:500]}")

@@ -6,7 +6,7 @@ import logging
 import math
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ class TrainingReport(pl.Callback):
         return {
             "status": status,
             "error": error,
-            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "timestamp": datetime.now(UTC).isoformat(),
             "duration_s": round(time.time() - self._started, 2),
             "samples_used": sum(len(d) for d in datasets.values()),
             "samples": {split: len(d) for split, d in datasets.items()},

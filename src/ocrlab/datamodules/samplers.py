@@ -6,6 +6,7 @@ the same batches in the same order as an uninterrupted one, on any number of pro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -64,5 +65,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         yield from self._all_batches()[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        n_batches = len(self.widths) // self.batch_size if self.drop_last else -(-len(self.widths) // self.batch_size)
-        return -(-n_batches // self.num_replicas)
+        n = len(self.widths)
+        n_batches = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return math.ceil(n_batches / self.num_replicas)

@@ -81,6 +81,12 @@ class TextRecognitionModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
         self.val_metrics.reset()
+        if self.val_samples and not self.trainer.sanity_checking:
+            rows = [[ref, pred] for ref, pred in self.val_samples]
+            for logger in self.loggers:
+                if callable(getattr(logger, "log_text", None)):  # W&B: a table of samples per validation
+                    logger.log_text(key="val/samples", columns=["reference", "prediction"], data=rows,
+                                    step=self.global_step)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         start = time.perf_counter()

@@ -65,28 +65,29 @@ class CTCDecoder:
             if blank not in candidates:
                 candidates.append(blank)
             nxt: dict[tuple[int, ...], list[float]] = {}
-
-            def add(prefix, p_b, p_nb):
-                cur = nxt.setdefault(prefix, [neg_inf, neg_inf])
-                cur[0] = _logaddexp(cur[0], p_b)
-                cur[1] = _logaddexp(cur[1], p_nb)
-
             for prefix, (p_b, p_nb) in beams.items():
                 total = _logaddexp(p_b, p_nb)
                 for c in candidates:
                     lp = float(row[c])
                     if c == blank:
-                        add(prefix, total + lp, neg_inf)
+                        _accumulate(nxt, prefix, total + lp, neg_inf)
                     elif prefix and prefix[-1] == c:
-                        add(prefix, neg_inf, p_nb + lp)  # repeat without blank: same prefix
-                        add(prefix + (c,), neg_inf, p_b + lp)  # blank in between: new symbol
+                        _accumulate(nxt, prefix, neg_inf, p_nb + lp)  # repeat without blank: same prefix
+                        _accumulate(nxt, prefix + (c,), neg_inf, p_b + lp)  # blank in between: new symbol
                     else:
-                        add(prefix + (c,), neg_inf, total + lp)
+                        _accumulate(nxt, prefix + (c,), neg_inf, total + lp)
             ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)
             beams = {k: (v[0], v[1]) for k, v in ranked[: self.beam_width]}
         best_prefix, (p_b, p_nb) = max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))
         steps = max(log_probs.shape[0], 1)
         return Decoded(self.charset.decode(best_prefix), math.exp(_logaddexp(p_b, p_nb) / steps))
+
+
+def _accumulate(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], p_b: float, p_nb: float) -> None:
+    """Add path probabilities (log space) ending in blank / in a symbol to a prefix."""
+    cur = beams.setdefault(prefix, [-math.inf, -math.inf])
+    cur[0] = _logaddexp(cur[0], p_b)
+    cur[1] = _logaddexp(cur[1], p_nb)
 
 
 def _logaddexp(a: float, b: float) -> float:

@@ -47,7 +47,7 @@ def finish_loggers(loggers: list[Any]) -> None:
         if finalize is not None:
             try:
                 finalize("success")
-            except Exception:  # noqa: BLE001 - closing must not hide the job's own result
+            except Exception:  # closing must not hide the job's own result
                 log.exception("could not finalize logger %s", type(lg).__name__)
     try:
         import wandb

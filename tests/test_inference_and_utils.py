@@ -1,0 +1,71 @@
+"""Inference API round trips, atomic writes and secret redaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import compose_config, tiny_overrides
+
+from ocrlab.inference import CheckpointError, TextRecognizer, load_checkpoint
+from ocrlab.lightning_modules import build_model
+from ocrlab.text import Charset
+from ocrlab.utils.io import atomic_write, atomic_write_json
+from ocrlab.utils.secrets import REDACTED, redact
+
+
+@pytest.fixture
+def recognizer(tiny_lines, tmp_path) -> TextRecognizer:
+    cfg = compose_config("train", tiny_overrides(tiny_lines, tmp_path / "logs"), tmp_path / "run")
+    torch.manual_seed(0)
+    return TextRecognizer(build_model(cfg.model, Charset.thai()))
+
+
+def test_export_reloads_identical_and_recognizes(recognizer, tiny_lines, tmp_path):
+    images = sorted((tiny_lines / "images" / "test").glob("*.png"))[:5]
+    before = recognizer.recognize(images, batch_size=2)
+    export = recognizer.save(tmp_path / "export")
+    assert sorted(p.name for p in export.iterdir()) == ["ocrlab_model.json", "weights.pt"]
+    again = TextRecognizer.load(export)
+    assert again.charset == recognizer.charset and again.input_spec == recognizer.input_spec
+    assert again.recognize(images, batch_size=5) == before
+    for k, v in recognizer.module.state_dict().items():
+        assert torch.equal(v, again.module.state_dict()[k])
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="nope.ckpt does not exist"):
+        load_checkpoint(tmp_path / "nope.ckpt")
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}}, plain)
+    with pytest.raises(CheckpointError, match="not an ocrlab checkpoint"):
+        load_checkpoint(plain)
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(garbage)
+    with pytest.raises(CheckpointError, match="not an ocrlab export"):
+        TextRecognizer.load(tmp_path)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "report.json"
+    atomic_write_json(target, {"a": 1})
+
+    def explode(f):
+        f.write(b'{"half": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, explode)
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
+
+
+def test_redact_secret_looking_keys():
+    cfg = {"logger": {"wandb": {"api_key": "abc", "project": "ocrlab"}}, "hf_token": "t", "tags": ["x"],
+           "password": None}
+    out = redact(cfg)
+    assert out["logger"]["wandb"] == {"api_key": REDACTED, "project": "ocrlab"}
+    assert out["hf_token"] == REDACTED and out["tags"] == ["x"] and out["password"] is None
