@@ -42,6 +42,11 @@ def tiny_overrides(data_dir: Path, log_dir: Path) -> list[str]:
         f"paths.log_dir={log_dir}",
         "logger=csv",
         "callbacks.progress_bar.refresh_rate=0",
+        # epoch-based budget and validation, whatever step budget the experiment sets
+        "trainer.max_epochs=2",
+        "trainer.max_steps=-1",
+        "trainer.val_check_interval=1.0",
+        "trainer.check_val_every_n_epoch=1",
     ]
 
 

@@ -64,7 +64,12 @@ def test_bad_images_fail_at_setup_naming_file_and_line(tmp_path, make, pattern):
     make(tmp_path / "img" / "a.png")
     (tmp_path / "labels.txt").write_text("img/a.png\tสวัสดี\n", encoding="utf-8")
     with pytest.raises(DatasetError, match=pattern):
-        _dm(tmp_path, ["labels.txt"]).setup("test")
+        _dm(tmp_path, ["labels.txt"], verify_images="full").setup("test")
+    # the default header check catches all but truncation at setup; truncation at first load
+    dm = _dm(tmp_path, ["labels.txt"])
+    with pytest.raises(DatasetError, match=pattern):
+        dm.setup("test")
+        next(iter(dm.test_dataloader()))
 
 
 def test_label_outside_charset_errors_or_is_skipped_and_counted(tmp_path, caplog):

@@ -69,3 +69,21 @@ def test_redact_secret_looking_keys():
     out = redact(cfg)
     assert out["logger"]["wandb"] == {"api_key": REDACTED, "project": "ocrlab"}
     assert out["hf_token"] == REDACTED and out["tags"] == ["x"] and out["password"] is None
+
+
+def test_recognition_does_not_depend_on_batching(recognizer, tiny_lines):
+    images = sorted((tiny_lines / "images" / "test").glob("*.png"))
+    one_by_one = [recognizer.recognize([p])[0] for p in images]
+    assert recognizer.recognize(images, batch_size=16) == one_by_one
+    log_probs = {}
+    for bs in (1, 16):  # the network output itself stays (nearly) padding-independent
+        from ocrlab.datamodules.lines import collate_lines, image_to_tensor, open_image
+
+        items = [{"image": image_to_tensor(open_image(p), recognizer.input_spec), "label": "", "target": [],
+                  "path": str(p)} for p in images[:bs]]
+        batch = collate_lines(items)
+        with torch.no_grad():
+            lp, lengths = recognizer.module.forward_batch(batch)
+        log_probs[bs] = lp[0, : lengths[0]]
+    # the LSTM never reads padding (packed); only the convolutions' right edge sees it
+    assert torch.allclose(log_probs[1], log_probs[16], atol=5e-3)

@@ -45,7 +45,7 @@ def test_default_model_overfits_one_batch(tiny_lines, tmp_path):
     model = build_model(cfg.model, charset)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses, cer = [], 1.0
-    for step in range(1, 601):  # usually done in ~400 steps; stop as soon as it is memorized
+    for step in range(1, 1001):  # usually done in 600-800 steps; stop as soon as it is memorized
         model.train()
         loss = model.loss(model.forward_batch(batch), batch)
         opt.zero_grad()

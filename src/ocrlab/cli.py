@@ -56,9 +56,12 @@ def train_main(cfg: DictConfig) -> float | None:
     if metrics is None:
         return math.nan
     name = cfg.get("optimized_metric")
-    if name and name not in metrics:
-        raise KeyError(f"optimized_metric {name!r} was not logged; logged metrics: {sorted(metrics)}")
-    return metrics[name] if name else None
+    if not name:
+        return None
+    if name not in metrics:
+        log.warning("optimized_metric %r was not logged (no validation ran?); logged: %s", name, sorted(metrics))
+        return math.nan
+    return metrics[name]
 
 
 @hydra.main(version_base="1.3", config_path=_config_dir(), config_name="evaluate")

@@ -111,13 +111,19 @@ class TextRecognizer:
         return self.module.recognize_batch(batch)
 
     def recognize(self, images: Sequence[str | Path | Image.Image], batch_size: int = 32) -> list[str]:
-        """Texts for images given as paths or PIL images, in input order."""
-        out: list[str] = []
-        for start in range(0, len(images), batch_size):
-            items = []
-            for img in images[start : start + batch_size]:
-                pil = img if isinstance(img, Image.Image) else open_image(img)
-                # no label: an empty target keeps the shared batch format (the loss is unused)
-                items.append({"image": image_to_tensor(pil, self.input_spec), "label": "", "target": [], "path": str(img)})
-            out += self.recognize_batch(collate_lines(items))
+        """Texts for images given as paths or PIL images, in input order.
+
+        Images are batched by width (less padding, faster); results do not depend on batching.
+        """
+        items = []
+        for img in images:
+            pil = img if isinstance(img, Image.Image) else open_image(img)
+            # no label: an empty target keeps the shared batch format (the loss is unused)
+            items.append({"image": image_to_tensor(pil, self.input_spec), "label": "", "target": [], "path": str(img)})
+        order = sorted(range(len(items)), key=lambda i: items[i]["image"].shape[-1])
+        out: list[str] = [""] * len(items)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            for i, text in zip(chunk, self.recognize_batch(collate_lines([items[i] for i in chunk])), strict=True):
+                out[i] = text
         return out

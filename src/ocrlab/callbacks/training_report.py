@@ -58,8 +58,8 @@ class TrainingReport(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            self._loss_sum += float(loss)
+        if loss is not None:  # summed as a tensor: no device sync per step
+            self._loss_sum = self._loss_sum + loss.detach()
             self._loss_count += 1
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -73,7 +73,7 @@ class TrainingReport(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._loss_count:
             return
-        mean = self._loss_sum / self._loss_count
+        mean = float(self._loss_sum) / self._loss_count
         row = next((h for h in self.history if h["epoch"] == trainer.current_epoch), None)
         if row is None:  # no validation this epoch
             row = {"epoch": trainer.current_epoch, "step": trainer.global_step}

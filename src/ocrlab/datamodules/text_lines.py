@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -57,6 +58,7 @@ class TextLineDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         bucket_by_width: bool = True,
         on_unknown_char: str = "error",
+        verify_images: str = "header",
         seed: int = 0,
         synth: dict | None = None,
     ):
@@ -79,6 +81,9 @@ class TextLineDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.bucket_by_width = bucket_by_width
         self.on_unknown_char = on_unknown_char
+        if verify_images not in ("header", "full"):
+            raise ValueError(f"data.verify_images must be 'header' or 'full', got {verify_images!r}")
+        self.verify_images = verify_images
         self.seed = seed
         self.synth = dict(synth) if synth else None
         self.datasets: dict[str, LineDataset] = {}
@@ -116,9 +121,11 @@ class TextLineDataModule(pl.LightningDataModule):
         records = self.records(split)
         if not records:
             raise ValueError(f"no {split} data: set data.{split}_files (PaddleOCR label files)")
-        # decode every image once up front: a missing or corrupt file fails now, with its name
+        # every image is checked before training starts: a missing or unreadable file fails now,
+        # with its name and label line (a truncated one at its first load, or now with "full")
+        probe = partial(probe_image, full=self.verify_images == "full")
         with ThreadPoolExecutor(max_workers=4) as pool:
-            sizes = list(pool.map(probe_image, records))
+            sizes = list(pool.map(probe, records))
         widths = [self.spec.target_width(w, h) for w, h in sizes]
         log.info("%s: %d lines from %s", split, len(records), [str(p) for p in self.label_paths(split)])
         return LineDataset(records, self.charset, self.spec, widths)

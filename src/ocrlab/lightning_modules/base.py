@@ -7,6 +7,7 @@ schedule from config, the charset inside checkpoints, and RNG state for exact re
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -113,9 +114,11 @@ class TextRecognitionModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        epochs = max(1, self.trainer.max_epochs or 1)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=max(1, total // epochs))
+        total = int(self.trainer.estimated_stepping_batches)  # also sets up the train loader
+        batches = self.trainer.num_training_batches
+        # an iterable dataset of unknown length: one "epoch" is the whole run
+        per_epoch = math.ceil(batches / self.trainer.accumulate_grad_batches) if math.isfinite(batches) else total
+        scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=max(1, per_epoch))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- checkpoints -----------------------------------------------------------------------

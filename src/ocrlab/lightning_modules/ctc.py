@@ -31,7 +31,7 @@ class CTCRecognizer(TextRecognitionModule):
 
     def forward_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         # CTC in float32 whatever the autocast precision
-        log_probs = self.net(batch["images"]).float().log_softmax(-1)
+        log_probs = self.net(batch["images"], batch["widths"]).float().log_softmax(-1)
         lengths = self.net.output_lengths(batch["widths"]).clamp(max=log_probs.shape[1])
         return log_probs, lengths
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class SequenceEncoder(nn.Module):
@@ -23,10 +24,16 @@ class SequenceEncoder(nn.Module):
             self.rnn = None
             self.out_channels = in_channels
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``lengths``: real time steps per sample; the LSTM then never reads right padding, so a
+        line's output does not depend on what it was batched with."""
         if features.shape[2] != 1:
             raise ValueError(f"SequenceEncoder expects feature height 1, got {features.shape[2]}")
         seq = features.squeeze(2).permute(0, 2, 1)  # (B, T, C)
-        if self.rnn is not None:
-            seq, _ = self.rnn(seq)
-        return seq
+        if self.rnn is None:
+            return seq
+        if lengths is None:
+            return self.rnn(seq)[0]
+        packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=seq.shape[1])[0]

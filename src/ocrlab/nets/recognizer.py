@@ -18,9 +18,12 @@ class CTCRecognitionNet(nn.Module):
         self.neck = neck(in_channels=backbone.out_channels)
         self.head = head(in_channels=self.neck.out_channels, num_classes=num_classes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> logits ``(B, T, num_classes)`` with ``T = W // 4``."""
-        return self.head(self.neck(self.backbone(images)))
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` -> logits ``(B, T, num_classes)`` with ``T = W // 4``;
+        ``widths`` (unpadded image widths) keep the recurrent neck off the padding."""
+        features = self.backbone(images)
+        lengths = None if widths is None else self.output_lengths(widths).clamp(max=features.shape[-1])
+        return self.head(self.neck(features, lengths))
 
     @staticmethod
     def output_lengths(widths: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,377 @@
+"""Shared helpers of the ocrlab benchmarks (``bench/*.py``); nothing here is a benchmark itself.
+
+Every script:
+
+* sets ``TOKENIZERS_PARALLELISM=false`` and ``WANDB_MODE=offline`` (importing this module does);
+* generates its data with :func:`ocrlab.synth.thai_lines.generate_thai_lines` into
+  ``bench/.cache/data/<name>-<spec hash>`` (gitignored; reused while the spec is the same);
+* composes configs in-process like ``tests/conftest.py`` (:func:`compose_config`);
+* prints a rich table and writes ``bench/results/<name>.json`` atomically (``--quick`` smoke runs
+  write ``<name>.quick.json`` so they never overwrite a real measurement), with the machine facts
+  and the exact settings (:func:`write_results`).
+
+The Lightning callbacks below are referenced from Hydra overrides as ``common.<Class>``: the
+scripts put ``bench/`` first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import argparse
+import hashlib
+import json
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+CACHE_DIR = BENCH_DIR / ".cache"
+CONF_DIR = ROOT / "conf"
+DEFAULT_EXPERIMENT = "crnn_thai_cpu"
+
+_STARTED = time.time()
+_LOAD_AT_START = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+
+# -- command line ----------------------------------------------------------------------------
+def arg_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark has (``--quick``, ``--output``)."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny smoke run (seconds): checks the script, measures nothing meaningful")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON path (default bench/results/<name>.json, <name>.quick.json with --quick)")
+    return parser
+
+
+def apply_quick(args: argparse.Namespace, parser: argparse.ArgumentParser, quick: dict[str, Any]) -> None:
+    """With ``--quick``, replace every option the user left at its default by its quick value."""
+    if not args.quick:
+        return
+    for key, value in quick.items():
+        if getattr(args, key) == parser.get_default(key):
+            setattr(args, key, value)
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """``torch.set_num_threads`` when given (None: torch's default, one per core)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def warn_if_busy() -> bool:
+    """Print a warning when the 1-minute load average already exceeds a quarter of the cores:
+    other processes then compete with the measurement (and with torch's threads, which on a
+    loaded 2-core machine can slow a training step down many times)."""
+    cpus = os.cpu_count() or 1
+    busy = _LOAD_AT_START is not None and _LOAD_AT_START[0] > 0.25 * cpus
+    if busy:
+        print(f"WARNING: load average {_LOAD_AT_START[0]:.2f} on {cpus} CPUs at start: the machine is busy, "
+              "timings will be noisy or slow; run on an idle machine for figures you report", file=sys.stderr)
+    return busy
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
+# -- machine facts and results --------------------------------------------------------------
+def machine_facts() -> dict[str, Any]:
+    """What the numbers depend on. ``torch_threads`` is read when this is called (at the end)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    def _version(dist: str) -> str | None:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_avg_at_start": _LOAD_AT_START,
+        "busy_at_start": _LOAD_AT_START is not None and _LOAD_AT_START[0] > 0.25 * (os.cpu_count() or 1),
+        "load_avg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "pytorch_lightning": _version("pytorch_lightning") or _version("pytorch-lightning"),
+        "ocrlab": _version("ocrlab"),
+        "git_commit": _git_commit(),
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+                                               "WANDB_MODE")},
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _git_commit() -> str | None:
+    """HEAD of the checkout (read-only ``git rev-parse``); None outside git or before a commit."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=ROOT, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def write_results(name: str, args: argparse.Namespace, results: dict[str, Any], method: dict[str, Any]) -> Path:
+    """``bench/results/<name>.json`` (or ``--output``), written atomically; returns the path."""
+    from ocrlab.utils.io import atomic_write_json
+
+    path = args.output or RESULTS_DIR / f"{name}{'.quick' if args.quick else ''}.json"
+    payload = {
+        "benchmark": name,
+        "quick": bool(args.quick),
+        "command": [Path(sys.argv[0]).as_posix(), *sys.argv[1:]],
+        "settings": settings_of(args),
+        "method": method,
+        "results": results,
+        "machine": machine_facts(),
+        "benchmark_wall_s": round(time.time() - _STARTED, 2),
+    }
+    atomic_write_json(path, payload)
+    print(f"results written to {path}")
+    return path
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption, caption_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    Console(width=max(120, Console().width)).print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+# -- configs and run dirs -------------------------------------------------------------------
+def compose_config(overrides: Sequence[str], output_dir: Path, config_name: str = "train"):
+    """Compose like the entry points do, with the Hydra runtime set for ``${hydra:...}``
+    (the same as ``tests/conftest.py``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    import ocrlab.utils.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def new_run_dir(kind: str) -> Path:
+    """A fresh ``bench/.cache/runs/<kind>/<time>_<hex>`` for one ``train(cfg)`` call."""
+    path = CACHE_DIR / "runs" / kind / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+    path.mkdir(parents=True)
+    return path
+
+
+def data_overrides(data_dir: Path) -> list[str]:
+    """Point ``data`` at a generated dataset (absolute ``data_dir``, no generation on first use)."""
+    return [f"data.data_dir={data_dir}", "data.synth=null"]
+
+
+def run_overrides(experiment: str) -> list[str]:
+    """What every benchmark training run shares: the experiment, CSV logs under the cache."""
+    return [f"experiment={experiment}", "logger=csv", f"paths.log_dir={CACHE_DIR / 'logs'}"]
+
+
+# -- data -------------------------------------------------------------------------------------
+def ensure_dataset(name: str, splits: dict[str, int], seed: int, workers: int = 2, progress: bool = True,
+                   **spec: Any) -> tuple[Path, dict[str, Any]]:
+    """A generated Thai-line dataset in ``bench/.cache/data/<name>-<hash of its spec>``.
+
+    Generated on first use, reused afterwards (the directory name changes with the spec, so a
+    changed setting never meets :class:`DatasetMismatchError`). Returns the path and facts
+    for the JSON (spec, whether it was generated now, how long that took).
+    """
+    from ocrlab.synth.thai_lines import build_spec, generate_thai_lines
+
+    full_spec = build_spec(splits, seed, **spec)
+    digest = hashlib.sha256(json.dumps(full_spec, sort_keys=True).encode()).hexdigest()[:10]
+    path = CACHE_DIR / "data" / f"{name}-{digest}"
+    existed = path.is_dir()
+    start = time.perf_counter()
+    generate_thai_lines(path, splits=splits, seed=seed, workers=max(1, workers), progress=progress, **spec)
+    seconds = time.perf_counter() - start
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    families = sorted({f["family"] for f in manifest["fonts"]})
+    return path, {"path": str(path), "spec": full_spec, "generated_now": not existed,
+                  "generation_s": round(seconds, 2) if not existed else None, "font_families": families}
+
+
+def label_records(dataset_dir: Path, split: str) -> list[tuple[Path, str]]:
+    """(image path, label) of a split of a generated dataset, in file order."""
+    out = []
+    for line in (dataset_dir / f"{split}.txt").read_text(encoding="utf-8").splitlines():
+        rel, label = line.split("\t", 1)
+        out.append((dataset_dir / rel, label))
+    return out
+
+
+# -- Tesseract --------------------------------------------------------------------------------
+def make_tesseract(threads: int = 1, lang: str = "tha+eng", psm: int = 7):
+    """ocrlab's Tesseract baseline (one process per line, ``OMP_THREAD_LIMIT=threads``), or
+    ``(None, info)`` with the reason when the binary or a language pack is missing."""
+    from ocrlab.baselines.tesseract import TesseractRecognizer, TesseractUnavailable
+
+    info: dict[str, Any] = {"lang": lang, "psm": psm, "threads": threads}
+    try:
+        engine = TesseractRecognizer(lang=lang, psm=psm, threads=threads)
+    except TesseractUnavailable as e:
+        info["unavailable"] = str(e)
+        return None, info
+    info["version"] = engine.version()
+    info["binary"] = engine.binary
+    return engine, info
+
+
+def run_tesseract(engine, images: Sequence) -> tuple[list[str], float]:
+    """Predictions (normalized by the baseline) and the seconds spent in ``recognize_one``."""
+    preds, seconds = [], 0.0
+    for image in images:
+        start = time.perf_counter()
+        preds.append(engine.recognize_one(image))
+        seconds += time.perf_counter() - start
+    return preds, seconds
+
+
+# -- Lightning callbacks (instantiated by Hydra from ``+callbacks.<name>._target_=common.X``) ----
+def window_stats(ends: Sequence[float], sizes: Sequence[int], warmup: int) -> dict[str, float]:
+    """Throughput over the batches after ``warmup``: from the end of batch ``warmup`` (1-based)
+    to the end of the last one, so each timed batch counts one fetch + step + per-step hooks."""
+    if warmup < 1 or len(ends) <= warmup:
+        raise ValueError(f"need more than warmup={warmup} (>= 1) batches, got {len(ends)}")
+    seconds = ends[-1] - ends[warmup - 1]
+    samples = sum(sizes[warmup:])
+    steps = len(ends) - warmup
+    return {"seconds": seconds, "steps": steps, "samples": samples,
+            "samples_per_s": samples / seconds, "ms_per_step": 1000.0 * seconds / steps}
+
+
+class StepTimer(pl.Callback):
+    """Records the time at the end of every training batch (and the batch's size and width).
+
+    The last of the callbacks configured, it adds one ``perf_counter`` call per step.
+    """
+
+    def __init__(self):
+        self.ends: list[float] = []
+        self.sizes: list[int] = []
+        self.widths: list[int] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.ends.append(time.perf_counter())
+        self.sizes.append(len(batch["labels"]))
+        self.widths.append(int(batch["images"].shape[-1]))
+
+
+class WallClockCheckpoints(pl.Callback):
+    """Saves a checkpoint when the wall clock passes each mark (seconds since ``start_time``, a
+    ``time.time()`` taken just before ``train(cfg)``), then stops training after the last one.
+
+    Marks are checked after every training batch and after every validation, so a mark that
+    passes during validation is saved right after it (``elapsed_s`` says when). If training
+    ends first, the remaining marks get the final weights, flagged ``ended_before_mark``.
+    """
+
+    def __init__(self, marks_s: Sequence[float], dirpath: str, start_time: float, stop_after_last: bool = True):
+        self.marks_s = sorted(float(m) for m in marks_s)
+        self.dirpath = Path(dirpath)
+        self.start_time = float(start_time)
+        self.stop_after_last = stop_after_last
+        self.saved: list[dict[str, Any]] = []
+        self.train_start_elapsed_s: float | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.train_start_elapsed_s = time.time() - self.start_time
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._check(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        for mark in self.marks_s[len(self.saved):]:
+            self._save(trainer, mark, ended_before_mark=True)
+
+    def _check(self, trainer) -> None:
+        elapsed = time.time() - self.start_time
+        while len(self.saved) < len(self.marks_s) and elapsed >= self.marks_s[len(self.saved)]:
+            self._save(trainer, self.marks_s[len(self.saved)], ended_before_mark=False)
+        if self.stop_after_last and len(self.saved) == len(self.marks_s):
+            trainer.should_stop = True
+
+    def _save(self, trainer, mark: float, ended_before_mark: bool) -> None:
+        path = self.dirpath / f"wallclock_{round(mark)}s.ckpt"
+        elapsed = time.time() - self.start_time
+        trainer.save_checkpoint(path, weights_only=False)
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        self.saved.append({
+            "mark_s": mark,
+            "elapsed_s": round(elapsed, 2),
+            "ended_before_mark": ended_before_mark,
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "lr": optimizer.param_groups[0]["lr"] if optimizer else None,
+            "path": str(path),
+        })
