@@ -5,7 +5,7 @@ Every script:
 * sets ``TOKENIZERS_PARALLELISM=false`` and ``WANDB_MODE=offline`` (importing this module does);
 * generates its data with :func:`ocrlab.synth.thai_lines.generate_thai_lines` into
   ``bench/.cache/data/<name>-<spec hash>`` (gitignored; reused while the spec is the same);
-* composes configs in-process like ``tests/conftest.py`` (:func:`compose_config`);
+* composes configs in-process with ``ocrlab.config.compose_config`` (:func:`compose_config`);
 * prints a rich table and writes ``bench/results/<name>.json`` atomically (``--quick`` smoke runs
   write ``<name>.quick.json`` so they never overwrite a real measurement), with the machine facts
   and the exact settings (:func:`write_results`).
@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = BENCH_DIR / ".cache"
-CONF_DIR = ROOT / "conf"
 DEFAULT_EXPERIMENT = "crnn_thai_cpu"
 
 _STARTED = time.time()
@@ -198,22 +197,10 @@ def median(values: Sequence[float]) -> float:
 
 # -- configs and run dirs -------------------------------------------------------------------
 def compose_config(overrides: Sequence[str], output_dir: Path, config_name: str = "train"):
-    """Compose like the entry points do, with the Hydra runtime set for ``${hydra:...}``
-    (the same as ``tests/conftest.py``)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    """Compose like the entry points do (``ocrlab.config.compose_config``)."""
+    from ocrlab.config import compose_config as compose
 
-    import ocrlab.utils.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose(config_name, overrides, output_dir)
 
 
 def new_run_dir(kind: str) -> Path:

@@ -35,14 +35,17 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         raise ValueError("ckpt_path is required: evaluate.py ckpt_path=<checkpoint .ckpt or export dir>")
     output_dir = Path(cfg.paths.output_dir)
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
-    torch.set_num_threads(cfg.get("num_threads") or torch.get_num_threads())
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
 
     device = cfg.get("device") or "auto"
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     recognizer = TextRecognizer.load(cfg.ckpt_path, device=device)
-    # the checkpoint's charset, not the config's: the weights only make sense with it
-    datamodule = instantiate(cfg.data, charset=recognizer.charset)
+    # the checkpoint's charset and input spec, not the config's: the weights only make sense with them
+    spec = recognizer.input_spec
+    datamodule = instantiate(cfg.data, charset=recognizer.charset, image_height=spec.height,
+                             max_width=spec.max_width, channels=spec.channels)
     datamodule.prepare_splits(["test"])
     datamodule.setup("test")
     dataset = datamodule.datasets["test"]

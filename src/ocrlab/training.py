@@ -27,6 +27,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         raise FileNotFoundError(f"ckpt_path {ckpt_path} does not exist (expected a checkpoint to resume from)")
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
 
