@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="None: the experiment's data.batch_size")
     parser.add_argument("--workers", type=int, default=2, help="data generation processes")
     parser.add_argument("--threads", type=int, default=None, help="torch threads; None leaves torch's default (one per core)")
+    parser.add_argument("--max-chars", type=int, default=16,
+                        help="longest generated line (the default experiment trains on <= 16)")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra Hydra override for the training run (repeatable)")
     args = parser.parse_args()
@@ -76,10 +78,10 @@ def main() -> None:
     progress = not args.quick
     train_dir, train_info = common.ensure_dataset(
         "ttq_train", {"train": args.train_lines, "val": args.val_lines}, seed=args.train_seed,
-        workers=args.workers, progress=progress, fonts_exclude=[args.holdout_font])
+        workers=args.workers, progress=progress, fonts_exclude=[args.holdout_font], max_chars=args.max_chars)
     test_dir, test_info = common.ensure_dataset(
         "ttq_test", {"test": args.test_lines}, seed=args.test_seed, workers=args.workers, progress=progress,
-        fonts_include=[args.holdout_font])
+        fonts_include=[args.holdout_font], max_chars=args.max_chars)
     overlap = set(train_info["font_families"]) & set(test_info["font_families"])
     if overlap:
         sys.exit(f"{NAME}: train and test share font families {sorted(overlap)}")

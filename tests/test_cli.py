@@ -130,3 +130,15 @@ def test_evaluate_bad_inputs(ddp_run, tiny_lines, tmp_path, override, pattern):
                    f"paths.log_dir={tmp_path}"], timeout=120)
     assert out.returncode != 0
     assert re.search(pattern, out.stdout + out.stderr), out.stderr[-2000:]
+
+
+def test_optuna_sweep_runs_and_reports_best(tiny_lines, tmp_path):
+    args = ["train.py", "-m", "hparams_search=crnn_thai_optuna", "experiment=crnn_thai_cpu", "debug=fdr",
+            "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
+            *tiny_overrides(tiny_lines, tmp_path / "logs")]
+    out = run_cli(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = list((tmp_path / "logs").rglob("optimization_results.yaml"))
+    assert len(results) == 1
+    text = results[0].read_text()
+    assert "best_params" in text and "best_value" in text
