@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -105,7 +105,9 @@ class TextLineDataModule(pl.LightningDataModule):
         fn = getattr(getattr(self.trainer, "state", None), "fn", None)
         self.prepare_splits(STAGE_SPLITS.get(getattr(fn, "value", ""), ALL_SPLITS))
 
+    @cached_property
     def _correction_split(self) -> dict[str, list[LineRecord]]:
+        """Read once, split once: train and val setup share it."""
         records = read_correction_samples(self.correction_samples_dir, self.min_correction_samples)
         perm = torch.randperm(len(records), generator=torch.Generator().manual_seed(self.seed)).tolist()
         n_val = max(1, round(len(records) * self.correction_val_ratio))
@@ -114,7 +116,7 @@ class TextLineDataModule(pl.LightningDataModule):
     def records(self, split: str) -> list[LineRecord]:
         recs = [r for p in self.label_paths(split) for r in read_label_file(p, self.image_root)]
         if self.correction_samples_dir is not None and split in ("train", "val"):
-            recs += self._correction_split()[split]
+            recs += self._correction_split[split]
         return check_charset(recs, self.charset, self.on_unknown_char)
 
     def build_dataset(self, split: str) -> LineDataset:
