@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fonts-thai-tlwg tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng)
+APT_PACKAGES=(fonts-thai-tlwg fonts-ipaexfont-gothic tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -93,8 +93,99 @@ def _run_thai_lines(args: argparse.Namespace) -> int:
     return 0
 
 
-# Registry: later issues add _add_invoices, _add_business_docs, ...
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_thai_lines,)
+def _add_document_options(parser: argparse.ArgumentParser) -> None:
+    """Options every document generator shares (one meaning each, see dataset.write_dataset)."""
+    parser.add_argument("--num-samples", type=int, required=True, metavar="N", help="documents to make (>= 1)")
+    parser.add_argument("--output-dir", required=True, help="dataset directory (new or empty, or this run's to resume)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed and options -> byte-identical output")
+    parser.add_argument("--hard-ratio", type=float, default=0.1, help="fraction of hard samples (default 0.1)")
+    parser.add_argument("--workers", type=int, default=1, help="processes (output is the same for any number)")
+    parser.add_argument("--dpi", type=float, default=150, help="raster resolution (default 150)")
+    parser.add_argument(
+        "--image-format",
+        choices=("jpg", "png"),
+        default="jpg",
+        help="jpg (default: ~5 ms a page to encode) or png (lossless, 5-10x slower)",
+    )
+    parser.add_argument("--color", action="store_true", help="RGB pages (default grayscale, like most scans)")
+    parser.add_argument(
+        "--extend", action="store_true", help="add these samples as a new part of the dataset already in OUTPUT_DIR"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _write_documents(args: argparse.Namespace, make_generator: Callable[[], object]) -> int:
+    from ocrlab.synth.dataset import DatasetConflictError, write_dataset
+
+    if args.num_samples < 1:
+        raise CommandError(f"--num-samples {args.num_samples}: expected at least 1")
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}: expected at least 1")
+    try:
+        generator = make_generator()
+        summary = write_dataset(
+            generator,  # type: ignore[arg-type]
+            args.output_dir,
+            args.num_samples,
+            workers=args.workers,
+            extend=args.extend,
+            progress=not args.no_progress,
+        )
+    except (ValueError, DatasetConflictError) as error:
+        raise CommandError(str(error)) from error
+    resumed = f", resumed after {summary.resumed_from}" if summary.resumed_from else ""
+    print(f"{summary.output_dir}: {summary.num_samples} documents ({summary.made} made now{resumed})")
+    return 0
+
+
+def _add_invoices(subparsers: argparse._SubParsersAction) -> None:
+    from ocrlab.synth.plan import HARD_KINDS
+
+    parser = subparsers.add_parser(
+        "invoices",
+        help="invoices, receipts and credit notes with ground-truth JSON, word boxes and PDFs",
+        description=(
+            "Render synthetic financial documents into OUTPUT_DIR: images/<id>_p<n>.<ext>, pdf/<id>.pdf, "
+            "ground_truth/<id>.json (schema in docs/synthetic_documents.md), manifest.jsonl, dataset.json. "
+            f"Hard kinds: {', '.join(HARD_KINDS)}."
+        ),
+    )
+    _add_document_options(parser)
+    parser.add_argument("--plan", help="synthesis plan JSON (weights per hard kind, field, locale, currency, ...)")
+    parser.add_argument("--locales", nargs="+", metavar="LOCALE", help="e.g. en_US de_DE th_TH (default: all 7)")
+    parser.add_argument("--currencies", nargs="+", metavar="CODE", help="e.g. USD EUR (default: each locale's own)")
+    parser.add_argument(
+        "--document-types", nargs="+", metavar="TYPE", help="invoice receipt credit_note (default: all)"
+    )
+    parser.set_defaults(run=_run_invoices)
+
+
+def _run_invoices(args: argparse.Namespace) -> int:
+    from ocrlab.synth.invoices import FontUnavailableError, InvoiceGenerator
+    from ocrlab.synth.plan import PlanError, load_plan
+
+    def make() -> object:
+        try:
+            plan = load_plan(args.plan) if args.plan else None
+            return InvoiceGenerator(
+                seed=args.seed,
+                hard_ratio=args.hard_ratio,
+                locales=args.locales,
+                currencies=args.currencies,
+                document_types=args.document_types,
+                plan=plan,
+                dpi=args.dpi,
+                image_format=args.image_format,
+                grayscale=not args.color,
+            )
+        except (PlanError, FontUnavailableError) as error:
+            raise CommandError(str(error)) from error
+
+    return _write_documents(args, make)
+
+
+# Registry of subcommands, in --help order.
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_thai_lines, _add_invoices)
 
 
 def build_parser() -> argparse.ArgumentParser:
