@@ -100,7 +100,9 @@ def _add_document_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="same seed and options -> byte-identical output")
     parser.add_argument("--hard-ratio", type=float, default=0.1, help="fraction of hard samples (default 0.1)")
     parser.add_argument("--workers", type=int, default=1, help="processes (output is the same for any number)")
-    parser.add_argument("--dpi", type=float, default=150, help="raster resolution (default 150)")
+    parser.add_argument(
+        "--dpi", type=float, default=None, help="raster resolution (default: the generator's, 150 invoices / 100 business docs)"
+    )
     parser.add_argument(
         "--image-format",
         choices=("jpg", "png"),
@@ -174,9 +176,9 @@ def _run_invoices(args: argparse.Namespace) -> int:
                 currencies=args.currencies,
                 document_types=args.document_types,
                 plan=plan,
-                dpi=args.dpi,
                 image_format=args.image_format,
                 grayscale=not args.color,
+                **_given(dpi=args.dpi),
             )
         except (PlanError, FontUnavailableError) as error:
             raise CommandError(str(error)) from error
@@ -184,8 +186,52 @@ def _run_invoices(args: argparse.Namespace) -> int:
     return _write_documents(args, make)
 
 
+def _given(**options: object) -> dict[str, object]:
+    """The options the user set (None = left at the generator's own default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _add_business_docs(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "business-docs",
+        help="business documents for LayoutLMv3 (seed 002 format: 15 types, 35 PO subtypes, BIO labels)",
+        description=(
+            "Render synthetic business documents into OUTPUT_DIR in seed 002's format: train/, val/, test/ "
+            "with images/ and annotations/*.json {image_path, doc_type, po_subtype, words, boxes (0-1000), "
+            "token_labels, width, height}, plus label_map.json, manifest.jsonl and dataset.json."
+        ),
+    )
+    _add_document_options(parser)
+    parser.add_argument(
+        "--holdout-layouts",
+        action="store_true",
+        help="reserve one layout variant per document type for test/ (never in train/ or val/)",
+    )
+    parser.set_defaults(run=_run_business_docs)
+
+
+def _run_business_docs(args: argparse.Namespace) -> int:
+    from ocrlab.synth.business_docs import BusinessDocGenerator
+
+    def make() -> object:
+        return BusinessDocGenerator(
+            seed=args.seed,
+            hard_ratio=args.hard_ratio,
+            image_format=args.image_format,
+            grayscale=not args.color,
+            holdout_layouts=args.holdout_layouts,
+            **_given(dpi=args.dpi),
+        )
+
+    return _write_documents(args, make)
+
+
 # Registry of subcommands, in --help order.
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_thai_lines, _add_invoices)
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_thai_lines,
+    _add_invoices,
+    _add_business_docs,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

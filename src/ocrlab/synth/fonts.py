@@ -174,3 +174,26 @@ def _scan(paths: tuple[str, ...], chars: str) -> list[FontRecord]:
 def families(fonts: Iterable[FontRecord]) -> list[str]:
     """The distinct family names of some records, sorted."""
     return sorted({f.family for f in fonts})
+
+
+# PDF standard fonts by family: (regular, bold). No file; WinAnsi glyphs only.
+STANDARD_FAMILIES: dict[str, tuple[str, str]] = {
+    "Helvetica": ("Helvetica", "Helvetica-Bold"),
+    "Times": ("Times-Roman", "Times-Bold"),
+    "Courier": ("Courier", "Courier-Bold"),
+}
+
+
+def package_font(package: str, filename: str) -> str:
+    """Path of ``files/<filename>`` in a font package (e.g. ``fontpkg_sarabun``).
+
+    Raises :class:`FontNotFoundError` naming the pip package when it is not installed."""
+    try:
+        path = importlib.resources.files(package) / "files" / filename
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise FontNotFoundError(
+            f"font {filename} not found in the package {package}: pip install {package.replace('_', '-')}"
+        )
+    return str(path)

@@ -24,7 +24,7 @@ import functools
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,7 @@ from PIL import Image
 
 from ocrlab.synth.dataset import Sample
 from ocrlab.synth.degrade import DegradationConfig, Degrader
+from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, package_font
 from ocrlab.synth.money import (
     CURRENCIES,
     NUMBER_STYLES,
@@ -54,6 +55,7 @@ from ocrlab.synth.render import (
     union_box,
     winansi_covers,
 )
+from ocrlab.synth.sampling import choice, faker_for, weighted_choice
 
 DOCUMENT_TYPES = ("invoice", "receipt", "credit_note")
 LAYOUT_FAMILIES = ("classic", "modern", "stacked", "centered", "sidebar", "minimal", "receipt")
@@ -279,32 +281,15 @@ class DocumentContent:
         }
 
 
-@functools.cache
-def _faker(locale: str):
-    from faker import Faker
-
-    return Faker(locale)
-
-
-def _choice(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
-    return seq[int(rng.integers(len(seq)))]
-
-
-def _weighted(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
-    names = [n for n, w in weights.items() if w > 0]
-    p = np.array([weights[n] for n in names], dtype=np.float64)
-    return names[int(rng.choice(len(names), p=p / p.sum()))]
-
-
 def _pattern(rng: np.random.Generator, pattern: str) -> str:
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
     return "".join(
-        str(rng.integers(10)) if c == "#" else _choice(rng, letters) if c == "?" else c for c in pattern
+        str(rng.integers(10)) if c == "#" else choice(rng, letters) if c == "?" else c for c in pattern
     )
 
 
 def _party(rng: np.random.Generator, locale: str, *, with_optional: bool) -> Party:
-    fake = _faker(locale)
+    fake = faker_for(locale)
     fake.seed_instance(int(rng.integers(2**31)))
     name = fake.company()
     address = [line.strip() for line in fake.address().replace(",", ",\n" if locale == "th_TH" else ",").split("\n") if line.strip()]
@@ -337,14 +322,18 @@ def make_content(
     currency = CURRENCIES[currency_code]
     style = NUMBER_STYLES[profile.number_style]
     use_code = False
-    if "uncommon_currency" in hard_kinds:
-        style = NUMBER_STYLES[_choice(rng, ("de", "fr", "ch", "in", "code"))]
+    if "uncommon_currency" in hard_kinds and profile.script == "latin":
+        style = NUMBER_STYLES[choice(rng, ("de", "fr", "ch", "in", "code"))]
         use_code = style.name == "code" or rng.random() < 0.3
+    elif "uncommon_currency" in hard_kinds:
+        # Thai and Japanese documents keep their digits; a foreign currency by its code avoids
+        # symbols their fonts may lack (₹ in IPAexGothic, € in the tlwg fonts).
+        use_code = True
     elif currency_code != profile.currency:
         use_code = True  # a foreign currency is usually written by its code
     full = "missing_optional_fields" not in hard_kinds
 
-    fake = _faker(locale)
+    fake = faker_for(locale)
     fake.seed_instance(int(rng.integers(2**31)))
     issue = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, 4 * 365)))
     prefix = {"invoice": "INV", "receipt": "RCPT", "credit_note": "CN"}[document_type]
@@ -357,14 +346,14 @@ def make_content(
         n_items = int(rng.integers(25, 41))
     goods, services = ITEMS[lang]
     multi_tax = "discounts_multi_tax" in hard_kinds and len(profile.tax_rates) > 1
-    doc_rate = _choice(rng, profile.tax_rates)
+    doc_rate = choice(rng, profile.tax_rates)
     scale = 1.0 / _USD_PER_UNIT[currency_code]
     items = []
     for _ in range(n_items):
         service = rng.random() < 0.3
-        description = _choice(rng, services if service else goods)
+        description = choice(rng, services if service else goods)
         if "long_descriptions" in hard_kinds and rng.random() < 0.6:
-            description = f"{description}, {_choice(rng, DETAILS[lang])}"
+            description = f"{description}, {choice(rng, DETAILS[lang])}"
         if service and rng.random() < 0.5:
             quantity = Decimal(int(rng.integers(1, 80))) / 2  # hours: 0.5 steps
         else:
@@ -374,14 +363,14 @@ def make_content(
         if unit_price <= 0:
             unit_price = currency.minor_unit
         amount = quantize(quantity * unit_price, currency)
-        rate = _choice(rng, profile.tax_rates) if multi_tax else doc_rate
+        rate = choice(rng, profile.tax_rates) if multi_tax else doc_rate
         items.append(LineItem(description, quantity, unit_price, amount, rate))
     subtotal = sum((i.amount for i in items), Decimal(0))
 
     discounts: list[tuple[str, Decimal]] = []
     n_discounts = int(rng.integers(1, 3)) if "discounts_multi_tax" in hard_kinds else int(rng.random() < 0.2)
     for _ in range(n_discounts):
-        pct = Decimal(int(_choice(rng, (2, 3, 5, 10, 15))))
+        pct = Decimal(int(choice(rng, (2, 3, 5, 10, 15))))
         amount = quantize(subtotal * pct / 100, currency)
         if amount > 0 and sum(a for _, a in discounts) + amount < subtotal:
             discounts.append((f"{caps['discount']} {pct}%", amount))
@@ -402,7 +391,7 @@ def make_content(
     due = None
     terms = None
     if document_type != "receipt":
-        days = int(_choice(rng, (7, 14, 30, 45, 60)))
+        days = int(choice(rng, (7, 14, 30, 45, 60)))
         if full or rng.random() < 0.3:
             due = issue + dt.timedelta(days=days)
         if full or rng.random() < 0.3:
@@ -766,21 +755,11 @@ _TTF_FAMILIES = {  # family -> (package, regular file, bold file)
     "Kanit": ("fontpkg_kanit", "Kanit-Light.ttf", "Kanit-Medium.ttf"),
     "Prompt": ("fontpkg_prompt", "Prompt-Light.ttf", "Prompt-Medium.ttf"),
 }
-_STANDARD_FAMILIES = {"Helvetica": ("Helvetica", "Helvetica-Bold"), "Times": ("Times-Roman", "Times-Bold"), "Courier": ("Courier", "Courier-Bold")}
 JAPANESE_FONT_FILES = ("ipaexg.ttf", "fonts-japanese-gothic.ttf")
 
 
-class FontUnavailableError(RuntimeError):
+class FontUnavailableError(FontNotFoundError):
     """A font the generator needs (e.g. a Japanese font for ja_JP) is not installed."""
-
-
-def _package_font(package: str, filename: str) -> str:
-    import importlib.resources
-
-    path = importlib.resources.files(package) / "files" / filename
-    if not path.is_file():
-        raise FontUnavailableError(f"font {filename} not found in the package {package}: pip install {package.replace('_', '-')}")
-    return str(path)
 
 
 @functools.lru_cache(maxsize=1)
@@ -815,8 +794,8 @@ def font_files(locales: Sequence[str]) -> dict[str, dict[str, str]]:
     raster: dict[str, str] = {}
     if any(LOCALES[loc].script == "latin" for loc in locales):
         for family, (package, regular, bold) in _TTF_FAMILIES.items():
-            pdf[family] = _package_font(package, regular)
-            pdf[f"{family}-Bold"] = _package_font(package, bold)
+            pdf[family] = package_font(package, regular)
+            pdf[f"{family}-Bold"] = package_font(package, bold)
     if "ja_JP" in locales:
         pdf["IPAexGothic"] = japanese_font()
     if any(LOCALES[loc].script == "thai" for loc in locales):
@@ -933,25 +912,23 @@ class InvoiceGenerator:
 
     def draw_attributes(self, rng: np.random.Generator) -> dict[str, Any]:
         """Document type, locale, currency, layout and hard kinds of one document."""
-        doc_type = _weighted(rng, self._weights("document_types", self.document_types))
-        locale = _weighted(rng, self._weights("locales", self.locales))
+        doc_type = weighted_choice(rng, self._weights("document_types", self.document_types))
+        locale = weighted_choice(rng, self._weights("locales", self.locales))
         hard = bool(rng.random() < self.hard_ratio)
         kinds: list[str] = []
         if hard:
             weights = self.plan.hard_kind_weights()
-            if LOCALES[locale].script != "latin":
-                weights.pop("uncommon_currency")  # number styles of Latin locales only
             n = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
             pool = dict(weights)
             for _ in range(min(n, len(pool))):
-                k = _weighted(rng, pool)
+                k = weighted_choice(rng, pool)
                 kinds.append(k)
                 pool.pop(k)
             kinds.sort(key=HARD_KINDS.index)
         if self.currencies is not None or self.plan.currencies is not None:
-            currency = _weighted(rng, self._weights("currencies", self.currencies or list(CURRENCIES)))
+            currency = weighted_choice(rng, self._weights("currencies", self.currencies or list(CURRENCIES)))
         elif "uncommon_currency" in kinds:
-            currency = _choice(rng, [c for c in CURRENCIES if c != LOCALES[locale].currency])
+            currency = choice(rng, [c for c in CURRENCIES if c != LOCALES[locale].currency])
         else:
             currency = LOCALES[locale].currency
         allowed_layouts = ("receipt", "classic", "minimal") if doc_type == "receipt" else LAYOUT_FAMILIES[:-1]
@@ -961,7 +938,7 @@ class InvoiceGenerator:
             lw["receipt"] = 4.0  # most receipts are till rolls
         if not any(lw.values()):
             lw = {k: 1.0 for k in allowed_layouts}
-        layout = _weighted(rng, lw)
+        layout = weighted_choice(rng, lw)
         return {"document_type": doc_type, "locale": locale, "currency": currency, "layout": layout, "hard": hard, "hard_kinds": kinds}
 
     def _fontbook(self, backend: str) -> FontBook:
@@ -979,14 +956,14 @@ class InvoiceGenerator:
         if script == "cjk":
             regular = bold = "IPAexGothic"
         elif script == "thai":
-            family = _choice(rng, [k for k in self._fonts["raster"] if not k.endswith("-Bold")])
+            family = choice(rng, [k for k in self._fonts["raster"] if not k.endswith("-Bold")])
             regular, bold = family, f"{family}-Bold"
         else:
             families = list(_TTF_FAMILIES)
             if script == "latin" and winansi_covers(content.money(Decimal("1234.5"))):
                 families += ["Helvetica", "Times"] + (["Courier"] if attrs["layout"] == "receipt" else [])
-            family = _choice(rng, families)
-            regular, bold = _STANDARD_FAMILIES.get(family, (family, f"{family}-Bold"))
+            family = choice(rng, families)
+            regular, bold = STANDARD_FAMILIES.get(family, (family, f"{family}-Bold"))
         size = float(rng.uniform(8.5, 10.5))
         if attrs["layout"] == "receipt":
             size = float(rng.uniform(7.5, 9.0))

@@ -82,14 +82,21 @@ class FontBook:
         # The raster backend measures at the dpi it draws at: hinting makes widths scale-dependent.
         self.raster_dpi = float(raster_dpi)
         self.paths: dict[str, str | None] = {}
+        # reportlab's font registry is global to the process: each file is registered under a
+        # name derived from its path, so two books may use one key for different files.
+        self.pdf_names: dict[str, str] = {}
         if backend == "pdf":
             self.paths.update({name: None for name in STANDARD_FONTS})
+            self.pdf_names.update({name: name for name in STANDARD_FONTS})
+        # Captions, digits and units repeat on every page: measuring is a large share of layout.
+        self._widths: dict[tuple[str, str, float], float] = {}
+        self._metrics: dict[tuple[str, float], tuple[float, float]] = {}
 
     def add(self, key: str, path: str) -> str:
         if key in self.paths and self.paths[key] != path:
             raise ValueError(f"font key {key!r} is already registered for {self.paths[key]}")
         if self.backend == "pdf":
-            _register_reportlab_font(key, path)
+            self.pdf_names[key] = _register_reportlab_font(path)
         else:
             from ocrlab.synth.thai_lines import require_raqm
 
@@ -102,11 +109,20 @@ class FontBook:
             raise KeyError(f"font {key!r} is not in this FontBook; known: {sorted(self.paths)}")
 
     def width(self, text: str, font: str, size: float) -> float:
+        key = (text, font, size)
+        width = self._widths.get(key)
+        if width is None:
+            if len(self._widths) > 200_000:  # bound the memory of a long run
+                self._widths.clear()
+            width = self._widths[key] = self._measure(text, font, size)
+        return width
+
+    def _measure(self, text: str, font: str, size: float) -> float:
         self._require(font)
         if self.backend == "pdf":
             from reportlab.pdfbase.pdfmetrics import stringWidth
 
-            return stringWidth(text, font, size)
+            return stringWidth(text, self.pdf_names[font], size)
         scale = self.raster_dpi / 72.0
         return _pil_font(self.paths[font], size * scale).getlength(text) / scale
 
@@ -118,11 +134,17 @@ class FontBook:
         return self._ascent_descent(font, size)[1]
 
     def _ascent_descent(self, font: str, size: float) -> tuple[float, float]:
+        metrics = self._metrics.get((font, size))
+        if metrics is None:
+            metrics = self._metrics[(font, size)] = self._measure_ascent_descent(font, size)
+        return metrics
+
+    def _measure_ascent_descent(self, font: str, size: float) -> tuple[float, float]:
         self._require(font)
         if self.backend == "pdf":
             from reportlab.pdfbase.pdfmetrics import getAscentDescent
 
-            ascent, descent = getAscentDescent(font, size)
+            ascent, descent = getAscentDescent(self.pdf_names[font], size)
             return float(ascent), float(-descent)
         scale = self.raster_dpi / 72.0
         ascent, descent = _pil_font(self.paths[font], size * scale).getmetrics()
@@ -158,11 +180,18 @@ def _pil_font(path: str, size_px: float) -> ImageFont.FreeTypeFont:
 
 
 @functools.cache
-def _register_reportlab_font(key: str, path: str) -> None:
+def _register_reportlab_font(path: str) -> str:
+    """Register a TrueType file with reportlab once per process; returns its reportlab name."""
+    import hashlib
+    from pathlib import Path
+
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    pdfmetrics.registerFont(TTFont(key, path))
+    # Named by content, not path: the PDF bytes must not depend on where fonts are installed.
+    name = f"{Path(path).stem}-{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]}"
+    pdfmetrics.registerFont(TTFont(name, path))
+    return name
 
 
 @dataclass
@@ -332,6 +361,8 @@ def _to_pdf(canvas: DocumentCanvas) -> bytes:
         if i:
             pdf.showPage()
         for op in page.ops:
+            if op[0] in ("text", "stamp"):  # font keys -> reportlab's names
+                op = (*op[:4], canvas.fonts.pdf_names[op[4]], *op[5:])
             _PDF_OPS[op[0]](pdf, height, *op[1:])
     pdf.showPage()
     pdf.save()
