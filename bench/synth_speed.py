@@ -1,7 +1,7 @@
 """Synthetic document speed: pages/s per core (boxes, ground truth and image files included) and
 the scaling from 1 to 2 worker processes, for each document generator.
 
-Each measurement is a full ``write_dataset`` run into a fresh directory (the CLI's code path:
+Each measurement is a full ``write_dataset`` run, in a fresh interpreter, into a fresh directory (the CLI's code path:
 layout, rendering, word boxes, degradations of hard samples, JPEG/PNG encoding, PDF, ground-truth
 JSON, manifest with checksums, atomic writes), timed wall-clock including the worker pool's start.
 Runs alternate 1 and 2 workers ``--repeats`` times; the median of each is reported. A second table
@@ -13,37 +13,49 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # ``common`` (which imports Lightning, ~7 s) is imported inside main(): worker processes are
 # spawned and re-import this module, and must not pay for it.
 
 
-def make_generator(kind: str, image_format: str, dpi: float, seed: int):
-    if kind == "invoices":
-        from ocrlab.synth.invoices import InvoiceGenerator
-
-        return InvoiceGenerator(seed=seed, image_format=image_format, dpi=dpi)
-    from ocrlab.synth.business_docs import BusinessDocGenerator
-
-    return BusinessDocGenerator(seed=seed, image_format=image_format, dpi=dpi)
+# Each run happens in a fresh interpreter, as with `ocrlab-synth`: nothing this script imported
+# (Lightning, through common) is in the measured process.
+_RUN = """
+import json, sys, time
+from pathlib import Path
+from ocrlab.synth.dataset import read_manifest, write_dataset
+kind, out, n, workers, image_format, dpi, seed = sys.argv[1:]
+if kind == "invoices":
+    from ocrlab.synth.invoices import InvoiceGenerator as Generator
+else:
+    from ocrlab.synth.business_docs import BusinessDocGenerator as Generator
+generator = Generator(seed=int(seed), image_format=image_format, dpi=float(dpi))
+start = time.perf_counter()
+write_dataset(generator, out, int(n), workers=int(workers), progress=False)
+wall = time.perf_counter() - start
+pages = sum(r.get("pages", 1) for r in read_manifest(out))
+size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
+print(json.dumps({"wall": wall, "pages": pages, "bytes": size}))
+"""
 
 
 def timed_run(kind: str, n: int, workers: int, image_format: str, dpi: float, seed: int) -> dict:
-    from ocrlab.synth.dataset import read_manifest, write_dataset
+    import json
+    import subprocess
 
+    import os
+
+    # The previous run's files are still being written back to disk: without a sync, that
+    # kernel work would land on this run's clock (a 2-worker run writes ~300 MB).
+    os.sync()
     out = Path(tempfile.mkdtemp(prefix=f"synth-bench-{kind}-"))
     try:
-        generator = make_generator(kind, image_format, dpi, seed)
-        start = time.perf_counter()
-        write_dataset(generator, out / "d", n, workers=workers, progress=False)
-        wall = time.perf_counter() - start
-        records = read_manifest(out / "d")
-        pages = sum(r.get("pages", 1) for r in records)
-        size = sum(p.stat().st_size for p in (out / "d").rglob("*") if p.is_file())
-        return {"docs": n, "pages": pages, "wall_s": round(wall, 3), "pages_per_s": round(pages / wall, 2),
-                "mb_per_page": round(size / pages / 1e6, 4)}
+        args = [kind, str(out / "d"), str(n), str(workers), image_format, str(dpi), str(seed)]
+        done = subprocess.run([sys.executable, "-c", _RUN, *args], check=True, capture_output=True, text=True)
+        run = json.loads(done.stdout.strip().splitlines()[-1])
+        return {"docs": n, "pages": run["pages"], "wall_s": round(run["wall"], 3),
+                "pages_per_s": round(run["pages"] / run["wall"], 2), "mb_per_page": round(run["bytes"] / run["pages"] / 1e6, 4)}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 

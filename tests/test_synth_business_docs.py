@@ -241,3 +241,20 @@ def test_png_and_color_output():
     assert image_rel.endswith(".png")
     ann = json.loads(next(v for k, v in sample.files.items() if k.endswith(".json")))
     assert ann["image_path"] == Path(image_rel).name
+
+
+def test_cli_writes_the_seed_002_layout(tmp_path, capsys):
+    from ocrlab.synth.cli import main
+
+    out = tmp_path / "bd"
+    args = ["business-docs", "--num-samples", "20", "--output-dir", str(out), "--seed", "3", "--dpi", "40",
+            "--holdout-layouts", "--no-progress"]
+    assert main(args) == 0
+    assert "20 documents" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["test", "train", "val"]
+    assert len(list(out.glob("*/annotations/*.json"))) == 20
+    assert (out / "label_map.json").is_file()
+    with pytest.raises(SystemExit) as exit_:
+        main(["business-docs", "--num-samples", "0", "--output-dir", str(tmp_path / "none")])
+    assert exit_.value.code == 2
+    assert "--num-samples 0: expected at least 1" in capsys.readouterr().err

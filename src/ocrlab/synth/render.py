@@ -344,8 +344,9 @@ def render(canvas: DocumentCanvas, dpi: float, *, grayscale: bool = False) -> Re
         pdf = buf.getvalue()
     s = dpi / 72.0
     words = [
-        WordBox(w.text, tuple(round(v * s, 2) for v in w.box), w.page, w.field)  # type: ignore[arg-type]
+        WordBox(w.text, (round(x0 * s, 2), round(y0 * s, 2), round(x1 * s, 2), round(y1 * s, 2)), w.page, w.field)
         for w in canvas.words
+        for x0, y0, x1, y1 in (w.box,)
     ]
     return RenderedDocument(images, pdf, words, dpi)
 
@@ -456,7 +457,8 @@ def _rasterize_pdf(pdf: bytes, dpi: float, grayscale: bool) -> list[Image.Image]
             page = doc[i]
             bitmap = page.render(scale=dpi / 72.0, grayscale=grayscale)
             image = bitmap.to_pil()
-            images.append(image.convert("L") if grayscale else image.convert("RGB"))
+            mode = "L" if grayscale else "RGB"
+            images.append(image if image.mode == mode else image.convert(mode))  # no needless copy
             page.close()
         return images
     finally:
