@@ -337,13 +337,11 @@ def test_cli_refuses_another_dataset_unless_extending(tmp_path, capsys):
 
 
 def test_layout_families_all_render():
-    plan = parse_plan({"hard_ratio": 0.0})
     for layout in LAYOUT_FAMILIES:
         doc_types = {"receipt": {"receipt": 1.0}}.get(layout, {"invoice": 1.0})
         g = InvoiceGenerator(seed=0, dpi=40, plan=parse_plan({"layouts": {layout: 1.0}, "document_types": doc_types}))
         sample = g.sample(0)
         assert sample.record["layout"] == layout
-    assert plan.hard_ratio == 0.0
 
 
 def only_kind(kind: str) -> InvoiceGenerator:
@@ -357,7 +355,7 @@ def only_kind(kind: str) -> InvoiceGenerator:
         ("many_line_items", lambda d: len(d["line_items"]) >= 25 and len(d["pages"]) >= 1),
         ("small_font", lambda d: d["rendering"]["font_size"] <= 7.0),
         ("stamp", lambda d: any(w["field"] == "stamp" for w in d["words"])),
-        ("discounts_multi_tax", lambda d: len(d["discounts"]) >= 1 and len({i["tax_rate"] for i in d["line_items"]}) >= 1),
+        ("discounts_multi_tax", lambda d: len(d["discounts"]) >= 1),
         ("missing_optional_fields", lambda d: None in (d["vendor"]["phone"], d["vendor"]["email"], d["vendor"]["tax_id"],
                                                         d["client"]["phone"], d["client"]["email"], d["client"]["tax_id"])),
         ("uncommon_currency", lambda d: d["currency"] != LOCALES[d["locale"]].currency or "," in d["table_html"]),

@@ -40,7 +40,7 @@ import numpy as np
 
 from ocrlab.synth.dataset import Sample
 from ocrlab.synth.degrade import DegradationConfig, Degrader
-from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, package_font
+from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, font_checksums, package_font
 from ocrlab.synth.money import CURRENCIES, NumberStyle, format_amount, format_number
 from ocrlab.synth.render import (
     DocumentCanvas,
@@ -2736,9 +2736,6 @@ class BusinessDocGenerator:
         return state
 
     def spec(self) -> dict[str, Any]:
-        import hashlib
-        from pathlib import Path
-
         return {
             "generator": "ocrlab.synth.business_docs/1",
             "seed": self.seed,
@@ -2747,10 +2744,7 @@ class BusinessDocGenerator:
             "image_format": self.image_format,
             "grayscale": self.grayscale,
             "holdout_layouts": self.holdout_layouts,
-            "fonts": {
-                k: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16]
-                for k, p in sorted(self._fonts.items())
-            },
+            "fonts": font_checksums(self._fonts),
         }
 
     def static_files(self) -> dict[str, bytes]:

@@ -197,3 +197,9 @@ def package_font(package: str, filename: str) -> str:
             f"font {filename} not found in the package {package}: pip install {package.replace('_', '-')}"
         )
     return str(path)
+
+
+def font_checksums(files: dict[str, str]) -> dict[str, str]:
+    """{key: first 16 hex digits of the file's SHA-256}, sorted by key: what a dataset spec records
+    so that the same options with other font files cannot pass for the same dataset."""
+    return {key: hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] for key, path in sorted(files.items())}

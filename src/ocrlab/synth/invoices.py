@@ -34,7 +34,7 @@ from PIL import Image
 
 from ocrlab.synth.dataset import Sample
 from ocrlab.synth.degrade import DegradationConfig, Degrader
-from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, package_font
+from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, font_checksums, package_font
 from ocrlab.synth.money import (
     CURRENCIES,
     NUMBER_STYLES,
@@ -876,9 +876,6 @@ class InvoiceGenerator:
         return state
 
     def spec(self) -> dict[str, Any]:
-        import hashlib
-        from pathlib import Path
-
         return {
             "generator": "ocrlab.synth.invoices/1",
             "seed": self.seed,
@@ -891,10 +888,7 @@ class InvoiceGenerator:
             "image_format": self.image_format,
             "grayscale": self.grayscale,
             "jpeg_quality": self.jpeg_quality,
-            "fonts": {
-                backend: {k: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for k, p in sorted(files.items())}
-                for backend, files in self._fonts.items()
-            },
+            "fonts": {backend: font_checksums(files) for backend, files in self._fonts.items()},
         }
 
     def static_files(self) -> dict[str, bytes]:
