@@ -244,6 +244,36 @@ def ensure_dataset(name: str, splits: dict[str, int], seed: int, workers: int = 
                   "generation_s": round(seconds, 2) if not existed else None, "font_families": families}
 
 
+def add_held_out_font_options(parser: argparse.ArgumentParser) -> None:
+    """The data options of the benchmarks that score on a held-out font (time_to_quality, recipe_search)."""
+    parser.add_argument("--holdout-font", default="Sarabun",
+                        help="font family left out of train/val and used alone for test (always installed: "
+                             "Sarabun, Kanit, Prompt)")
+    parser.add_argument("--train-lines", type=int, default=20000)
+    parser.add_argument("--val-lines", type=int, default=1000)
+    parser.add_argument("--test-lines", type=int, default=1000)
+    parser.add_argument("--train-seed", type=int, default=0)
+    parser.add_argument("--test-seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="data generation processes")
+    parser.add_argument("--max-chars", type=int, default=16,
+                        help="longest generated line (the default experiment trains on <= 16)")
+
+
+def held_out_font_datasets(args: argparse.Namespace, progress: bool = True) -> tuple[Path, dict, Path, dict]:
+    """Train/val lines in every usable family but ``--holdout-font``; test lines (another seed)
+    in that family only. Exits if the two share a family."""
+    train_dir, train_info = ensure_dataset(
+        "ttq_train", {"train": args.train_lines, "val": args.val_lines}, seed=args.train_seed,
+        workers=args.workers, progress=progress, fonts_exclude=[args.holdout_font], max_chars=args.max_chars)
+    test_dir, test_info = ensure_dataset(
+        "ttq_test", {"test": args.test_lines}, seed=args.test_seed, workers=args.workers, progress=progress,
+        fonts_include=[args.holdout_font], max_chars=args.max_chars)
+    overlap = set(train_info["font_families"]) & set(test_info["font_families"])
+    if overlap:
+        sys.exit(f"train and test share font families {sorted(overlap)}")
+    return train_dir, train_info, test_dir, test_info
+
+
 def label_records(dataset_dir: Path, split: str) -> list[tuple[Path, str]]:
     """(image path, label) of a split of a generated dataset, in file order."""
     out = []

@@ -46,19 +46,9 @@ def main() -> None:
     parser.add_argument("--budget-fraction", type=float, default=0.85,
                         help="auto: share of the last mark given to training steps (the rest: validation, noise)")
     parser.add_argument("--calibration-steps", type=int, default=30, help="auto: timed steps of the calibration run")
-    parser.add_argument("--holdout-font", default="Sarabun",
-                        help="font family left out of train/val and used alone for test (always installed: "
-                             "Sarabun, Kanit, Prompt)")
-    parser.add_argument("--train-lines", type=int, default=20000)
-    parser.add_argument("--val-lines", type=int, default=1000)
-    parser.add_argument("--test-lines", type=int, default=1000)
-    parser.add_argument("--train-seed", type=int, default=0)
-    parser.add_argument("--test-seed", type=int, default=1)
+    common.add_held_out_font_options(parser)
     parser.add_argument("--batch-size", type=int, default=None, help="None: the experiment's data.batch_size")
-    parser.add_argument("--workers", type=int, default=2, help="data generation processes")
     parser.add_argument("--threads", type=int, default=None, help="torch threads; None leaves torch's default (one per core)")
-    parser.add_argument("--max-chars", type=int, default=16,
-                        help="longest generated line (the default experiment trains on <= 16)")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra Hydra override for the training run (repeatable)")
     args = parser.parse_args()
@@ -76,15 +66,7 @@ def main() -> None:
     from ocrlab.training import train
 
     progress = not args.quick
-    train_dir, train_info = common.ensure_dataset(
-        "ttq_train", {"train": args.train_lines, "val": args.val_lines}, seed=args.train_seed,
-        workers=args.workers, progress=progress, fonts_exclude=[args.holdout_font], max_chars=args.max_chars)
-    test_dir, test_info = common.ensure_dataset(
-        "ttq_test", {"test": args.test_lines}, seed=args.test_seed, workers=args.workers, progress=progress,
-        fonts_include=[args.holdout_font], max_chars=args.max_chars)
-    overlap = set(train_info["font_families"]) & set(test_info["font_families"])
-    if overlap:
-        sys.exit(f"{NAME}: train and test share font families {sorted(overlap)}")
+    train_dir, train_info, test_dir, test_info = common.held_out_font_datasets(args, progress)
 
     base = [*common.run_overrides(args.experiment), *common.data_overrides(train_dir), "test=false",
             "++trainer.max_time=null", *([f"data.batch_size={args.batch_size}"] if args.batch_size else []),

@@ -87,5 +87,5 @@ def test_recognition_does_not_depend_on_batching(recognizer, tiny_lines):
         with torch.no_grad():
             lp, lengths = recognizer.module.forward_batch(batch)
         log_probs[bs] = lp[0, : lengths[0]]
-    # the LSTM never reads padding (packed); only the convolutions' right edge sees it
-    assert torch.allclose(log_probs[1], log_probs[16], atol=5e-3)
+    # the backbone zeroes padded columns after every layer, the LSTM never reads them (packed)
+    assert torch.allclose(log_probs[1], log_probs[16], atol=1e-4)

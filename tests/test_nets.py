@@ -24,6 +24,50 @@ def test_stages_chain_out_channels_and_keep_width_resolution(backbone, encoder_t
     assert net.output_lengths(torch.tensor([120, 7])).tolist() == [30, 1]
 
 
+def test_channels_last_gives_the_same_outputs_and_gradients_and_loads_either_way():
+    def build(channels_last):
+        torch.manual_seed(0)
+        return CTCRecognitionNet(MobileNetV3Rec(scale=0.5, model_name="small"),
+                                 partial(SequenceEncoder, encoder_type="reshape"), CTCHead, 11, channels_last)
+
+    plain, nhwc = build(False), build(True)
+    conv = next(p for p in nhwc.backbone.parameters() if p.dim() == 4)  # the stem's, 3 input channels
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    images = torch.randn(3, 3, 32, 96)
+    out_plain, out_nhwc = plain(images), nhwc(images)
+    torch.testing.assert_close(out_nhwc, out_plain, rtol=1e-4, atol=1e-4)
+    out_plain.square().mean().backward()
+    out_nhwc.square().mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), nhwc.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-3, atol=1e-5, msg=name)
+    # a checkpoint of either layout loads into the other
+    nhwc.load_state_dict(plain.state_dict())
+    plain.load_state_dict(nhwc.state_dict())
+    torch.testing.assert_close(nhwc(images), plain(images), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("model_name", ["small", "large"])
+def test_mobilenet_features_do_not_depend_on_right_padding(model_name):
+    torch.manual_seed(0)
+    net = MobileNetV3Rec(scale=0.5, model_name=model_name)
+    net.apply(lambda m: setattr(m, "momentum", None) if isinstance(m, torch.nn.BatchNorm2d) else None)
+    with torch.no_grad():  # running statistics of a real size, so that leaks are not tiny numbers
+        for _ in range(3):
+            net(torch.randn(8, 3, 32, 128))
+    net.eval()
+    width = 125  # not a multiple of the stride
+    line = torch.zeros(1, 3, 32, 128)
+    line[..., :width] = torch.randn(1, 3, 32, width)
+    padded = torch.cat([line, torch.full((1, 3, 32, 96), 3.0)], dim=-1)  # a wider neighbour's padding
+    steps = width // 4
+    with torch.no_grad():
+        alone = net(line, torch.tensor([width]))[..., :steps]
+        batched = net(padded, torch.tensor([width]))[..., :steps]
+        unmasked = net(padded)[..., :steps]
+    torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-4)
+    assert (unmasked - alone).abs().max() > 0.1  # what the masking removes
+
+
 def test_mobilenet_scale_half_large_matches_paddleocr_width():
     assert MobileNetV3Rec(scale=0.5, model_name="large").out_channels == 480
     with pytest.raises(ValueError, match="model_name"):

@@ -15,14 +15,15 @@ from ocrlab.text.ctc import CTCDecoder
 
 
 class CTCRecognizer(TextRecognitionModule):
-    """``backbone`` is a built module; ``neck`` and ``head`` are factories (sizes are inferred)."""
+    """``backbone`` is a built module; ``neck`` and ``head`` are factories (sizes are inferred);
+    ``channels_last``: see :class:`~ocrlab.nets.recognizer.CTCRecognitionNet`."""
 
     def __init__(self, charset: Charset, backbone: nn.Module, neck: Callable[..., nn.Module],
                  head: Callable[..., nn.Module], optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, input: dict | None = None, decoding: str = "greedy",
-                 beam_width: int = 8, num_val_samples_logged: int = 8):
+                 beam_width: int = 8, num_val_samples_logged: int = 8, channels_last: bool = False):
         super().__init__(charset, optimizer, scheduler, input, num_val_samples_logged)
-        self.net = CTCRecognitionNet(backbone, neck, head, charset.num_classes)
+        self.net = CTCRecognitionNet(backbone, neck, head, charset.num_classes, channels_last)
         self.decoder = CTCDecoder(charset, method=decoding, beam_width=beam_width)
         self.ctc_loss = nn.CTCLoss(blank=charset.blank_index, zero_infinity=True)
 
