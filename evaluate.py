@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint: ``python evaluate.py experiment=crnn_thai ckpt_path=... data.test_files=[...]``."""
+"""Evaluate a checkpoint: ``python evaluate.py ckpt_path=... data.test_files=[...]`` (see README)."""
 
 from ocrlab.cli import evaluate_main
 

@@ -229,7 +229,7 @@ def ensure_dataset(name: str, splits: dict[str, int], seed: int, workers: int = 
     changed setting never meets :class:`DatasetMismatchError`). Returns the path and facts
     for the JSON (spec, whether it was generated now, how long that took).
     """
-    from ocrlab.synth.thai_lines import build_spec, generate_thai_lines
+    from ocrlab.synth.thai_lines import build_spec, describe_dataset, generate_thai_lines
 
     full_spec = build_spec(splits, seed, **spec)
     digest = hashlib.sha256(json.dumps(full_spec, sort_keys=True).encode()).hexdigest()[:10]
@@ -238,8 +238,7 @@ def ensure_dataset(name: str, splits: dict[str, int], seed: int, workers: int = 
     start = time.perf_counter()
     generate_thai_lines(path, splits=splits, seed=seed, workers=max(1, workers), progress=progress, **spec)
     seconds = time.perf_counter() - start
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    families = sorted({f["family"] for f in manifest["fonts"]})
+    families = sorted({f["family"] for f in describe_dataset(path)["fonts"]})
     return path, {"path": str(path), "spec": full_spec, "generated_now": not existed,
                   "generation_s": round(seconds, 2) if not existed else None, "font_families": families}
 

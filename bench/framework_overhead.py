@@ -65,8 +65,10 @@ def main() -> None:
                  "++trainer.num_sanity_val_steps=0", f"++trainer.max_steps={args.warmup + args.steps}",
                  *([f"data.batch_size={args.batch_size}"] if args.batch_size else []), *args.override]
     cfg = common.compose_config(overrides, common.new_run_dir(NAME))
-    charset = instantiate(cfg.charset)
-    datamodule = instantiate(cfg.data, charset=charset)
+    from ocrlab.loading import build_model
+
+    datamodule = instantiate(cfg.data)
+    datamodule.attach_model(build_model(cfg.model))
     datamodule.setup("fit")
     n_batches = args.warmup + args.steps
     available = len(datamodule.train_dataloader())
@@ -76,13 +78,13 @@ def main() -> None:
 
     # an untimed bare run first: the process's one-off costs (lazy init, first kernels) land here,
     # not in whichever side happens to be measured first
-    bare_run(cfg, datamodule, charset, args.warmup + 1, args.warmup)
+    bare_run(cfg, datamodule, args.warmup + 1, args.warmup)
     runs: list[dict] = []
     for rep in range(args.repeats):
         for side in ("bare", "ocrlab"):
             gc.collect()
             if side == "bare":
-                run = bare_run(cfg, datamodule, charset, n_batches, args.warmup)
+                run = bare_run(cfg, datamodule, n_batches, args.warmup)
             else:
                 run = ocrlab_run(overrides)
             stats = common.window_stats(run["ends"], run["sizes"], args.warmup)
@@ -115,7 +117,7 @@ def main() -> None:
         "runs": runs,
         "data": data_info,
         "model": {"experiment": args.experiment, "class": cfg.model._target_,
-                  "parameters": count_parameters(cfg, charset)},
+                  "parameters": count_parameters(cfg)},
     }
     method = {
         "timed_window": f"end of training batch {args.warmup} -> end of batch {n_batches} "
@@ -151,15 +153,15 @@ def main() -> None:
     common.write_results(NAME, args, results, method)
 
 
-def bare_run(cfg, datamodule, charset, n_batches: int, warmup: int) -> dict:
+def bare_run(cfg, datamodule, n_batches: int, warmup: int) -> dict:
     """The bare PyTorch loop over the first ``n_batches`` of the train dataloader."""
     import pytorch_lightning as pl
     import torch
 
-    from ocrlab.lightning_modules import build_model
+    from ocrlab.loading import build_model
 
     pl.seed_everything(cfg.seed, workers=True)
-    model = build_model(cfg.model, charset)
+    model = build_model(cfg.model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = model.optimizer_factory(params=params)
@@ -167,7 +169,7 @@ def bare_run(cfg, datamodule, charset, n_batches: int, warmup: int) -> dict:
     loader.batch_sampler.set_epoch(0)
     scheduler = None
     if model.scheduler_factory is not None:
-        # as TextRecognitionModule.configure_optimizers does; Lightning's estimated_stepping_batches
+        # as OcrModule.configure_optimizers does; Lightning's estimated_stepping_batches
         # is max_steps (= n_batches) here, since n_batches fit in one epoch
         epochs = max(1, cfg.trainer.get("max_epochs") or 1)
         total = n_batches
@@ -216,10 +218,10 @@ def signature(run: dict) -> str:
     return hashlib.sha256(f"{run['sizes']}|{run['widths']}".encode()).hexdigest()[:12]
 
 
-def count_parameters(cfg, charset) -> int:
-    from ocrlab.lightning_modules import build_model
+def count_parameters(cfg) -> int:
+    from ocrlab.loading import build_model
 
-    return sum(p.numel() for p in build_model(cfg.model, charset).parameters())
+    return sum(p.numel() for p in build_model(cfg.model).parameters())
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def main() -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set in this process
         pass
-    from ocrlab.datamodules.lines import collate_lines, image_to_tensor, open_image
+    from ocrlab.datamodules.lines import collate_lines
+    from ocrlab.text.line_images import image_to_tensor, open_image
     from ocrlab.metrics import score_texts
 
     data_dir, data_info = common.ensure_dataset("inference", {"test": args.lines}, seed=args.data_seed,
@@ -168,18 +169,16 @@ def load_recognizer(args):
         recognizer = TextRecognizer.load(args.ckpt)
         info = {"source": str(args.ckpt), "trained": True}
     else:
-        from hydra.utils import instantiate
-
-        from ocrlab.lightning_modules import build_model
+        from ocrlab.loading import build_model
 
         cfg = common.compose_config([*common.run_overrides(args.experiment), *args.override],
                                     common.new_run_dir(NAME))
-        recognizer = TextRecognizer(build_model(cfg.model, instantiate(cfg.charset)))
+        recognizer = TextRecognizer(build_model(cfg.model))
         info = {"source": f"untrained, experiment={args.experiment}", "trained": False,
                 "note": "speed does not depend on the weights; predictions are meaningless"}
     module = recognizer.module
     info.update({"class": type(module).__name__, "parameters": sum(p.numel() for p in module.parameters()),
-                 "config": module.build_config, "input": vars(recognizer.input_spec)})
+                 "config": module.model_config, "input": vars(recognizer.input_spec)})
     return recognizer, info
 
 

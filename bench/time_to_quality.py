@@ -175,8 +175,9 @@ def evaluate_marks(cfg, saved: list[dict], test_dir: Path) -> list[dict]:
     for entry in saved:
         recognizer = TextRecognizer.load(entry["path"])
         if datamodule is None:
-            datamodule = instantiate(cfg.data, charset=recognizer.charset, data_dir=str(test_dir), train_files=[],
+            datamodule = instantiate(cfg.data, data_dir=str(test_dir), train_files=[],
                                      val_files=[], test_files=["test.txt"], synth=None)
+            datamodule.attach_model(recognizer.module)
             datamodule.setup("test")
         preds, refs, paths, seconds = [], [], [], 0.0
         for batch in datamodule.test_dataloader():

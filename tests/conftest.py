@@ -34,11 +34,19 @@ def tiny_lines(tmp_path_factory) -> Path:
 
 
 def tiny_overrides(data_dir: Path, log_dir: Path) -> list[str]:
-    """Overrides that point any CRNN experiment at the tiny dataset and keep runs short."""
+    """Overrides that point any text-line experiment at the tiny dataset and keep runs short."""
     return [
+        "data=thai_lines",
         f"data.data_dir={data_dir}",
         "data.synth=null",
         "data.batch_size=8",
+        *run_overrides(log_dir),
+    ]
+
+
+def run_overrides(log_dir: Path) -> list[str]:
+    """Overrides that keep any experiment's run short and its files under ``log_dir``."""
+    return [
         f"paths.log_dir={log_dir}",
         "logger=csv",
         "callbacks.progress_bar.refresh_rate=0",
@@ -69,3 +77,34 @@ class StopAfterEpochs(pl.Callback):
             if self.fail:
                 raise RuntimeError("simulated crash")
             trainer.should_stop = True
+
+
+# -- families ---------------------------------------------------------------------------------
+# Every experiment of every family runs in the parametrized tests on tiny data: the data module
+# target an experiment composes names the fixture that makes its tiny dataset and the overrides
+# that point the experiment at it. A new family adds its entry; an experiment whose data target
+# has none fails its tests with a message saying so.
+FAMILY_DATA = {
+    "ocrlab.datamodules.TextLineDataModule": ("tiny_lines", tiny_overrides),
+}
+# the experiment each model target's contract test trains it with (on that family's tiny data)
+FAMILY_MODELS = {
+    "ocrlab.lightning_modules.CTCRecognizer": "crnn_thai_dev",
+}
+
+
+def experiment_overrides(experiment: str, request: pytest.FixtureRequest, log_dir: Path) -> list[str]:
+    """``experiment=<name>`` plus the overrides that run it on its family's tiny data."""
+    cfg = compose_config("train", [f"experiment={experiment}"], log_dir / "compose")
+    target = cfg.data._target_
+    if target not in FAMILY_DATA:
+        pytest.fail(f"experiment {experiment}: no tiny data for data target {target} (add it to FAMILY_DATA)")
+    fixture, overrides = FAMILY_DATA[target]
+    return [f"experiment={experiment}", *overrides(request.getfixturevalue(fixture), log_dir)]
+
+
+class OtherTaskBaseline:
+    """A baseline of another task than text lines (tests that evaluate.py refuses it)."""
+
+    name = "other"
+    task = "documents"

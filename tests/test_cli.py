@@ -53,6 +53,25 @@ def test_multirun_two_jobs_two_run_dirs_two_wandb_runs_no_secret(tiny_lines, tmp
     assert _files_containing(tmp_path, FAKE_WANDB_KEY) == []
 
 
+def test_secret_override_reaches_no_file_of_the_run_dir(tiny_lines, tmp_path):
+    secret = "planted-secret-Zq81xVv0"
+    args = ["train.py", "-m", "experiment=crnn_thai_cpu", "debug=fdr", "seed=1,2", f"+wandb_api_key={secret}",
+            *tiny_overrides(tiny_lines, tmp_path / "logs"), "logger=wandb"]
+    out = run_cli(args, env={"WANDB_MODE": "offline", "HF_TOKEN": "env-secret-Kd92mmQ"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(list(tmp_path.rglob("offline-run-*"))) == 2
+    assert len(list(tmp_path.rglob("overrides.yaml"))) == 2  # Hydra's own files are there, scrubbed
+    assert _files_containing(tmp_path, secret) == []
+    assert _files_containing(tmp_path, "env-secret-Kd92mmQ") == []
+
+
+def test_run_dir_below_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    out = run_cli(["train.py", f"paths.log_dir={tmp_path / 'afile' / 'logs'}"], timeout=60)
+    assert out.returncode != 0
+    assert "is a file, not a folder" in out.stderr and "afile" in out.stderr
+
+
 def test_failed_job_does_not_stop_the_sweep(tiny_lines, tmp_path):
     # Adam refuses a negative learning rate: job 0 fails, job 1 must still run
     args = ["train.py", "-m", "experiment=crnn_thai_cpu", "debug=fdr", "model.optimizer.lr=-1,1e-3",
@@ -90,6 +109,47 @@ def test_ddp_two_cpu_processes_trains_and_resumes(ddp_run):
     report2 = json.loads((run2 / "training_report.json").read_text())
     assert report2["global_step"] == 6 and [h["epoch"] for h in report2["history"]] == [0, 1]
     assert "test/cer" in report2["test_metrics"]
+
+
+def test_evaluate_without_experiment_uses_the_checkpoints(ddp_run, tiny_lines, tmp_path):
+    _, _, run_dir = ddp_run
+    out = run_cli(["evaluate.py", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                   f"data.test_files=[{tiny_lines / 'test.txt'}]", f"paths.log_dir={tmp_path}"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "composing experiment=crnn_thai_cpu" in out.stdout + out.stderr
+    eval_dir = next((tmp_path / "eval" / "runs").iterdir())
+    assert json.loads((eval_dir / "metrics.json").read_text())["test/lines"] == 16
+
+
+def test_export_cli_writes_a_self_contained_dir(ddp_run, tiny_lines, tmp_path):
+    from ocrlab.inference import TextRecognizer
+
+    _, _, run_dir = ddp_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    out = run_cli(["export.py", str(ckpt), "--output", str(tmp_path / "exp")], timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["ocrlab_model.json", "weights.pt"]
+    images = sorted((tiny_lines / "images" / "test").glob("*.png"))[:4]
+    assert TextRecognizer.load(tmp_path / "exp").recognize(images) == TextRecognizer.load(ckpt).recognize(images)
+    again = run_cli(["export.py", str(ckpt), "--output", str(tmp_path / "exp")], timeout=120)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    onnx = run_cli(["export.py", str(ckpt), "--output", str(tmp_path / "exp2"), "--onnx"], timeout=120)
+    assert onnx.returncode != 0 and "no export option ['onnx']" in onnx.stderr
+    assert not (tmp_path / "exp2").exists()
+
+
+def test_baseline_of_another_task_is_refused(ddp_run):
+    from omegaconf import OmegaConf
+
+    from ocrlab.errors import ConfigError
+    from ocrlab.evaluation import _baseline
+    from ocrlab.loading import load_model
+
+    _, _, run_dir = ddp_run
+    model = load_model(run_dir / "checkpoints" / "last.ckpt")
+    cfg = OmegaConf.create({"baseline": {"_target_": "conftest.OtherTaskBaseline"}})
+    with pytest.raises(ConfigError, match="serves the task 'documents'.*serves 'text_lines'"):
+        _baseline(cfg, model)
 
 
 def test_evaluate_writes_metrics_predictions_and_tesseract_baseline(ddp_run, tiny_lines, tmp_path):

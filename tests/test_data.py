@@ -4,9 +4,18 @@ import pytest
 from PIL import Image
 
 from ocrlab.datamodules import DatasetError, TextLineDataModule, read_correction_samples, read_label_file
-from ocrlab.datamodules.lines import LineImageSpec, collate_lines, image_to_tensor
+from ocrlab.datamodules.lines import collate_lines
 from ocrlab.datamodules.samplers import BucketBatchSampler
+from ocrlab.errors import ConfigError
 from ocrlab.text import Charset
+from ocrlab.text.line_images import LineImageSpec, image_to_tensor
+
+
+class LineModel:
+    """What a text-lines data module takes from its model: the charset and the input spec."""
+
+    charset = Charset.thai()
+    input_spec = LineImageSpec()
 
 
 def _img(path, size=(60, 20)):
@@ -16,7 +25,9 @@ def _img(path, size=(60, 20)):
 
 
 def _dm(tmp_path, files, **kw) -> TextLineDataModule:
-    return TextLineDataModule(Charset.thai(), data_dir=str(tmp_path), test_files=files, **kw)
+    dm = TextLineDataModule(data_dir=str(tmp_path), test_files=files, **kw)
+    dm.attach_model(LineModel())
+    return dm
 
 
 def test_label_file_paths_relative_to_label_file(tmp_path):
@@ -65,11 +76,9 @@ def test_bad_images_fail_at_setup_naming_file_and_line(tmp_path, make, pattern):
     (tmp_path / "labels.txt").write_text("img/a.png\tสวัสดี\n", encoding="utf-8")
     with pytest.raises(DatasetError, match=pattern):
         _dm(tmp_path, ["labels.txt"], verify_images="full").setup("test")
-    # the default header check catches all but truncation at setup; truncation at first load
-    dm = _dm(tmp_path, ["labels.txt"])
+    # the default header check catches them all at setup too (truncation by the file's end marker)
     with pytest.raises(DatasetError, match=pattern):
-        dm.setup("test")
-        next(iter(dm.test_dataloader()))
+        _dm(tmp_path, ["labels.txt"]).setup("test")
 
 
 def test_label_outside_charset_errors_or_is_skipped_and_counted(tmp_path, caplog):
@@ -82,7 +91,8 @@ def test_label_outside_charset_errors_or_is_skipped_and_counted(tmp_path, caplog
     with caplog.at_level("WARNING"):
         dm.setup("test")
     assert len(dm.datasets["test"]) == 1
-    assert "skipped 1 of 2 lines" in caplog.text and "labels.txt:1" in caplog.text
+    assert "labels.txt:1" in caplog.text
+    assert dm.summary()["sample_warnings"] == {"skipped_unknown_chars": 1}
 
 
 def test_correction_samples(tmp_path):
@@ -97,9 +107,11 @@ def test_correction_samples(tmp_path):
         read_correction_samples(tmp_path)
     (tmp_path / "s9.json").write_text(json.dumps({"corrected_text": "บาท"}))
     assert len(read_correction_samples(tmp_path)) == 10
-    dm = TextLineDataModule(Charset.thai(), data_dir=str(tmp_path), correction_samples_dir=str(tmp_path))
+    dm = TextLineDataModule(correction_samples_dir=str(tmp_path))
+    dm.attach_model(LineModel())
     dm.setup("fit")
     assert (len(dm.datasets["train"]), len(dm.datasets["val"])) == (8, 2)
+    assert not dm.has_split("test")  # this format has no test split: training skips the test phase
 
 
 def test_resize_keeps_aspect_and_collate_pads():
@@ -144,7 +156,27 @@ def test_bucket_sampler_deterministic_per_epoch_and_sharded():
 
 
 def test_sampler_without_shuffle_is_stable():
-    s = BucketBatchSampler([5, 1, 3], batch_size=2, shuffle=False, bucket_by_width=False)
+    s = BucketBatchSampler([5, 1, 3], batch_size=2, shuffle=False, bucket_by_length=False)
     assert list(s) == [[0, 1], [2]]
     with pytest.raises(ValueError, match="batch_size"):
         BucketBatchSampler([1], batch_size=0)
+
+
+def test_missing_data_dir_is_an_error_naming_it_and_nothing_is_generated(tmp_path):
+    typo = tmp_path / "tpyo"
+    dm = _dm(typo, ["labels.txt"])
+    with pytest.raises(DatasetError, match=r"data.data_dir .*tpyo does not exist"):
+        dm.prepare_splits(["test"])
+    with pytest.raises(DatasetError, match=r"data.data_dir .*tpyo does not exist"):
+        dm.setup("test")
+    assert not typo.exists()
+
+
+def test_model_without_line_label_space_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="not a text-line recognizer"):
+        TextLineDataModule(data_dir=str(tmp_path)).attach_model(object())
+
+
+def test_a_string_where_a_list_of_files_is_expected(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.train_files must be a list .*data.train_files=\[a.txt\]"):
+        TextLineDataModule(data_dir=str(tmp_path), train_files="a.txt")

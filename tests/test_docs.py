@@ -20,7 +20,10 @@ def test_readme_starts_with_the_two_commands():
 
 def test_readme_names_only_existing_config_options():
     text = ROOT.joinpath("README.md").read_text(encoding="utf-8")
-    for group, option in set(re.findall(r"\b(experiment|trainer|logger|debug|hparams_search|baseline|data|model|charset)=(\w+)", text)):
+    groups = r"model/(?:charset|backbone|neck|head)|experiment|trainer|logger|debug|hparams_search|baseline|data|model"
+    found = set(re.findall(rf"(?<![\w/.])({groups})=(\w+)", text))
+    assert ("model/charset", "paddle_dict") in found
+    for group, option in found:
         assert (CONF / group / f"{option}.yaml").is_file(), f"README mentions {group}={option}"
 
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from conftest import compose_config, tiny_overrides
 
-from ocrlab.inference import CheckpointError, TextRecognizer, load_checkpoint
-from ocrlab.lightning_modules import build_model
+from ocrlab.errors import CheckpointError
+from ocrlab.inference import TextRecognizer
+from ocrlab.loading import build_model, load_checkpoint, load_model
 from ocrlab.text import Charset
 from ocrlab.utils.io import atomic_write, atomic_write_json
 from ocrlab.utils.secrets import REDACTED, redact
@@ -21,7 +22,7 @@ def recognizer(tiny_lines, tmp_path) -> TextRecognizer:
     cfg = compose_config("train", ["experiment=crnn_thai", *tiny_overrides(tiny_lines, tmp_path / "logs")],
                          tmp_path / "run")
     torch.manual_seed(0)
-    return TextRecognizer(build_model(cfg.model, Charset.thai()))
+    return TextRecognizer(build_model(cfg.model))
 
 
 def test_export_reloads_identical_and_recognizes(recognizer, tiny_lines, tmp_path):
@@ -49,6 +50,25 @@ def test_bad_checkpoints_are_named(tmp_path):
         load_checkpoint(garbage)
     with pytest.raises(CheckpointError, match="not an ocrlab export"):
         TextRecognizer.load(tmp_path)
+
+
+def test_format_1_export_still_loads(recognizer, tiny_lines, tmp_path):
+    """Exports written before the label space moved into the model config (charset beside it)."""
+    export = recognizer.save(tmp_path / "new")
+    meta = json.loads((export / "ocrlab_model.json").read_text())
+    config = {k: v for k, v in meta["model_config"].items() if k != "charset"}
+    old = {"format": 1, "charset": meta["charset"], "model_config": config}
+    (export / "ocrlab_model.json").write_text(json.dumps(old))
+    images = sorted((tiny_lines / "images" / "test").glob("*.png"))[:3]
+    again = TextRecognizer.load(export)
+    assert again.charset == Charset.thai() and again.recognize(images) == recognizer.recognize(images)
+
+
+def test_loader_refuses_a_non_line_model_for_line_inference(tmp_path):
+    meta = {"format": 2, "model_config": {"_target_": "torch.nn.Linear"}}
+    (tmp_path / "ocrlab_model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="torch.nn.Linear' is not an ocrlab OcrModule"):
+        load_model(tmp_path)
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
@@ -79,7 +99,8 @@ def test_recognition_does_not_depend_on_batching(recognizer, tiny_lines):
     assert recognizer.recognize(images, batch_size=16) == one_by_one
     log_probs = {}
     for bs in (1, 16):  # the network output itself stays (nearly) padding-independent
-        from ocrlab.datamodules.lines import collate_lines, image_to_tensor, open_image
+        from ocrlab.datamodules.lines import collate_lines
+        from ocrlab.text.line_images import image_to_tensor, open_image
 
         items = [{"image": image_to_tensor(open_image(p), recognizer.input_spec), "label": "", "target": [],
                   "path": str(p)} for p in images[:bs]]

@@ -1,4 +1,4 @@
-"""Business-document generator (seed 002 annotation format for LayoutLMv3)."""
+"""Business-document generator (the business-document annotation format, for LayoutLMv3)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ocrlab.synth.business_docs import (
     BusinessDocGenerator,
 )
 from ocrlab.synth.dataset import read_manifest, verify_dataset, write_dataset
+from ocrlab.synth.render import render
 
 N_DOCS = 150  # 7 full rounds of 19: every doc type and all 35 PO subtypes (35 POs)
 
@@ -154,7 +155,7 @@ def test_text_stays_inside_its_boxes():
     for index in range(3):
         canvas, _ = gen.layout(index)
         canvas.pages[0].ops = [op for op in canvas.pages[0].ops if op[0] == "text"]  # text only
-        rendered = bd.render(canvas, 72, grayscale=True)
+        rendered = render(canvas, 72, grayscale=True)
         pixels = np.asarray(rendered.images[0]).copy()
         for word in rendered.words:
             x0, y0, x1, y1 = word.box

@@ -1,7 +1,8 @@
-"""The shared dataset writer: resume, determinism across workers, conflicts, extension."""
+"""The shared dataset writer: resume, determinism across workers, conflicts, extension, killed runs."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from ocrlab.synth.dataset import (
     DatasetConflictError,
+    DatasetIncompleteError,
     Sample,
     read_dataset_info,
     read_manifest,
@@ -119,3 +121,136 @@ def test_rejects_non_positive_sample_counts(tmp_path, n):
     with pytest.raises(ValueError, match="num_samples"):
         write_dataset(CountingGenerator(), tmp_path / "d", n, progress=False)
     assert not (tmp_path / "d").exists()
+
+
+def test_verify_reports_an_interrupted_dataset_as_incomplete(tmp_path):
+    with pytest.raises(RuntimeError, match="making sample 5 failed"):
+        write_dataset(CountingGenerator(fail_at=5), tmp_path / "cut", 9, progress=False)
+    with pytest.raises(DatasetIncompleteError, match=r"cut: incomplete.*lists 5 of 9 samples.*run the same command"):
+        verify_dataset(tmp_path / "cut")
+    write_dataset(CountingGenerator(), tmp_path / "cut", 9, progress=False)
+    assert verify_dataset(tmp_path / "cut") == 9 * 2 + 1
+    # complete but a line lost (the manifest cut by hand): also refused, never counted as fine
+    lines = (tmp_path / "cut" / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "cut" / "manifest.jsonl").write_text("".join(lines[:-1]))
+    with pytest.raises(DatasetIncompleteError, match="lists 8 of 9"):
+        verify_dataset(tmp_path / "cut")
+
+
+def test_a_run_that_lists_nothing_removes_the_dir_it_created(tmp_path):
+    with pytest.raises(RuntimeError, match="making sample 0 failed"):
+        write_dataset(CountingGenerator(fail_at=0), tmp_path / "new" / "d", 3, progress=False)
+    assert not (tmp_path / "new" / "d").exists()
+    (tmp_path / "mine").mkdir()  # an empty dir the user made stays
+    with pytest.raises(RuntimeError):
+        write_dataset(CountingGenerator(fail_at=0), tmp_path / "mine", 3, progress=False)
+    assert (tmp_path / "mine").is_dir()
+
+
+class FinalFilesGenerator(CountingGenerator):
+    kind = "with-final-files"
+    extendable = False
+
+    def final_files(self, records):
+        return {"index.txt": "".join(f"{r['index']} {r['parity']}\n" for r in records).encode()}
+
+
+def test_final_files_come_last_and_are_verified(tmp_path):
+    with pytest.raises(RuntimeError):
+        write_dataset(FinalFilesGenerator(fail_at=3), tmp_path / "d", 5, progress=False)
+    assert not (tmp_path / "d" / "index.txt").exists()
+    write_dataset(FinalFilesGenerator(), tmp_path / "d", 5, progress=False)
+    assert (tmp_path / "d" / "index.txt").read_text() == "0 0\n1 1\n2 0\n3 1\n4 0\n"
+    assert verify_dataset(tmp_path / "d") == 5 * 2 + 1 + 1
+    (tmp_path / "d" / "index.txt").write_text("0 0\n")
+    with pytest.raises(ValueError, match="index.txt: checksum differs"):
+        verify_dataset(tmp_path / "d")
+    with pytest.raises(ValueError, match="cannot be extended"):
+        write_dataset(FinalFilesGenerator(seed=4), tmp_path / "d", 5, extend=True, progress=False)
+    with pytest.raises(DatasetConflictError, match=r"seed: existing 0 != requested 4.*remove it or choose another"):
+        write_dataset(FinalFilesGenerator(seed=4), tmp_path / "d", 5, progress=False)
+
+
+def test_a_complete_dataset_run_again_is_untouched(tmp_path):
+    write_dataset(CountingGenerator(), tmp_path / "d", 4, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in [tmp_path / "d", *(tmp_path / "d").rglob("*")]}
+    summary = write_dataset(CountingGenerator(), tmp_path / "d", 4, workers=2, progress=False)
+    assert (summary.made, summary.num_samples) == (0, 4)
+    assert {p: p.stat().st_mtime_ns for p in [tmp_path / "d", *(tmp_path / "d").rglob("*")]} == before
+
+
+def _descendants(pid: int) -> set[int]:
+    """Process ids below ``pid`` (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, todo = set(), [pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.add(child)
+                todo.append(child)
+        return found
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["business-docs", "--num-samples", "300", "--dpi", "40", "--seed", "5"],
+        ["thai-lines", "--train", "1200", "--max-chars", "12", "--seed", "5"],
+    ],
+    ids=["business-docs", "thai-lines"],
+)
+def test_sigkill_leaves_no_process_and_the_rerun_resumes(tmp_path, args):
+    """SIGKILL the CLI (only the parent) while 2 workers run: within seconds no process it started
+    (workers, resource tracker) is left, and the same command run again finishes the dataset."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "d"
+    command = [sys.executable, "-m", "ocrlab.synth", *args, "--output-dir", str(out), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        manifest = out / "manifest.jsonl"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not manifest.exists() or manifest.read_bytes().count(b"\n") < 20):
+            time.sleep(0.02)
+        started = _descendants(proc.pid)
+        assert len(started) >= 2, f"expected the 2 workers to be running, found {started}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        listed = manifest.read_bytes().count(b"\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(pid) for pid in started):
+            time.sleep(0.05)
+        left = sorted(pid for pid in started if _alive(pid))
+        assert not left, f"processes left after the parent was killed: {left}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert read_dataset_info(out)["complete"] is False
+    with pytest.raises(DatasetIncompleteError, match=f"lists {listed} of"):
+        verify_dataset(out)
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert f"resuming an interrupted run: {listed} of" in done.stderr
+    assert verify_dataset(out) > 0
+    assert not list(out.rglob("*.tmp"))

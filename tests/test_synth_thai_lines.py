@@ -13,15 +13,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocrlab.synth import thai_lines
 from ocrlab.synth.cli import main
+from ocrlab.synth.dataset import DatasetIncompleteError, read_dataset_info, read_manifest, verify_dataset
 from ocrlab.synth.degrade import DEGRADATIONS, DegradationConfig, Degrader
 from ocrlab.synth.fonts import FontNotFoundError, FontRecord, discover_fonts
 from ocrlab.synth.text_sources import ThaiLineTextSampler
 from ocrlab.synth.thai_lines import (
     DatasetMismatchError,
     RaqmUnavailableError,
+    describe_dataset,
     ensure_thai_lines,
     generate_thai_lines,
-    read_manifest,
     render_line,
 )
 from ocrlab.text.charset import Charset
@@ -44,7 +45,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _labels(dataset: Path) -> list[str]:
-    spec = read_manifest(dataset)["spec"]
+    spec = describe_dataset(dataset)["spec"]
     lines = [
         line
         for split in spec["splits"]
@@ -65,12 +66,11 @@ def test_same_seed_is_byte_identical_for_any_worker_count(dataset: Path, tmp_pat
     reference = _files(dataset)
     assert _files(again) == reference
     assert _files(two_workers) == reference
-    assert read_manifest(two_workers)["checksums"] == read_manifest(dataset)["checksums"]
 
 
 def test_different_seed_differs(dataset: Path, tmp_path: Path) -> None:
     other = generate_thai_lines(tmp_path / "seed1", workers=1, **{**SPEC, "seed": 1})
-    assert read_manifest(other)["checksums"] != read_manifest(dataset)["checksums"]
+    assert (other / "manifest.jsonl").read_bytes() != (dataset / "manifest.jsonl").read_bytes()
     assert _labels(other) != _labels(dataset)
     assert (other / "images/train/000000.png").read_bytes() != (
         dataset / "images/train/000000.png"
@@ -78,25 +78,25 @@ def test_different_seed_differs(dataset: Path, tmp_path: Path) -> None:
 
 
 def test_layout_labels_and_checksums(dataset: Path) -> None:
-    manifest = read_manifest(dataset)
-    assert manifest["counts"] == {"train": 10, "val": 4}
-    assert manifest["spec"]["format_version"] == thai_lines.FORMAT_VERSION
-    sums = (dataset / "SHA256SUMS").read_text("utf-8")
-    assert manifest["checksums"]["sha256"] == hashlib.sha256(sums.encode()).hexdigest()
-    listed = {}
-    for line in sums.splitlines():
-        digest, path = line.split("  ", 1)
-        listed[path] = digest
+    """One writer for every generator: dataset.json + manifest.jsonl, and the PaddleOCR label files."""
+    described = describe_dataset(dataset)
+    assert described["counts"] == {"train": 10, "val": 4} and described["complete"]
+    assert described["spec"]["format_version"] == thai_lines.FORMAT_VERSION
+    info = read_dataset_info(dataset)
+    assert info["kind"] == "thai-lines" and info["complete"] and info["num_samples"] == 14
+    records = read_manifest(dataset)
+    listed = {path: sha for record in records for path, sha in record["files"].items()}
+    listed.update(info["final_files"])
     written = {p: hashlib.sha256(b).hexdigest() for p, b in _files(dataset).items()}
-    assert listed == {p: d for p, d in written.items() if p not in ("manifest.json", "SHA256SUMS")}
-    for split, count in manifest["counts"].items():
+    assert listed == {p: d for p, d in written.items() if p not in ("dataset.json", "manifest.jsonl")}
+    assert verify_dataset(dataset) == 14 + 2  # images + label files
+    for split, count in described["counts"].items():
         lines = (dataset / f"{split}.txt").read_text("utf-8").splitlines()
-        assert [line.split("\t")[0] for line in lines] == [
-            f"images/{split}/{i:06d}.png" for i in range(count)
-        ]
+        assert [line.split("\t")[0] for line in lines] == [f"images/{split}/{i:06d}.png" for i in range(count)]
+        assert [line.split("\t", 1)[1] for line in lines] == [r["label"] for r in records if r["split"] == split]
         with Image.open(dataset / lines[0].split("\t")[0]) as image:
             assert image.mode == "RGB"
-    assert sum(font["samples"] for font in manifest["fonts"]) == 14
+    assert sum(font["samples"] for font in described["fonts"]) == 14
 
 
 def test_labels_are_normalized_and_encodable(dataset: Path) -> None:
@@ -120,12 +120,24 @@ def test_different_spec_on_existing_dir_is_a_clear_error(dataset: Path, tmp_path
     with pytest.raises(DatasetMismatchError, match="degradations"):
         ensure_thai_lines(dataset, **{**SPEC, "degradations": {"jpeg_p": 1.0}})
     (tmp_path / "not_a_dataset").mkdir()
-    with pytest.raises(DatasetMismatchError, match="no manifest.json"):
+    (tmp_path / "not_a_dataset" / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetMismatchError, match=r"not_a_dataset.*holds no dataset.json"):
         ensure_thai_lines(tmp_path / "not_a_dataset", **SPEC)
+    assert [p.name for p in (tmp_path / "not_a_dataset").iterdir()] == ["notes.txt"]
 
 
-def test_failure_leaves_neither_final_nor_partial_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_dataset_of_the_earlier_layout_is_named_as_such(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "manifest.json").write_text('{"spec": {"generator": "ocrlab.synth.thai_lines"}}')
+    (old / "train.txt").write_text("images/train/000000.png\tกี่\n")
+    with pytest.raises(DatasetMismatchError, match=r"old holds a Thai-line dataset in the earlier layout"):
+        ensure_thai_lines(old, **SPEC)
+    assert sorted(p.name for p in old.iterdir()) == ["manifest.json", "train.txt"]
+
+
+def test_failed_run_is_incomplete_without_label_files_and_resumes(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
     real_render_line = thai_lines.render_line
@@ -139,7 +151,12 @@ def test_failure_leaves_neither_final_nor_partial_dir(
     monkeypatch.setattr(thai_lines, "render_line", render_line_failing_on_sample_3)
     with pytest.raises(RuntimeError, match="sample 3 of split 'train'.*disk on fire"):
         generate_thai_lines(tmp_path / "broken", workers=1, **SPEC)
-    assert list(tmp_path.iterdir()) == []
+    assert not list((tmp_path / "broken").glob("*.txt"))  # no label file before every image exists
+    with pytest.raises(DatasetIncompleteError, match=r"broken: incomplete.*lists 3 of 14 samples"):
+        verify_dataset(tmp_path / "broken")
+    monkeypatch.setattr(thai_lines, "render_line", real_render_line)
+    generate_thai_lines(tmp_path / "broken", workers=2, **SPEC)  # resumes
+    assert _files(tmp_path / "broken") == _files(dataset)
 
 
 def test_worker_failure_cleans_up_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +209,7 @@ def test_font_filters() -> None:
 
 def test_font_exclude_reaches_the_dataset(tmp_path: Path) -> None:
     out = generate_thai_lines(tmp_path / "no_kanit", workers=1, fonts_exclude=["Kanit"], **SPEC)
-    assert "Kanit" not in {font["family"] for font in read_manifest(out)["fonts"]}
+    assert "Kanit" not in {font["family"] for font in describe_dataset(out)["fonts"]}
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -310,7 +327,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = tmp_path / "cli"
     args = ["thai-lines", "--output-dir", str(out), "--train", "3", "--val", "2", "--clean", "--no-progress"]
     assert main([*args, "--font-include", "Sarabun", "--seed", "5"]) == 0
-    manifest = read_manifest(out)
+    manifest = describe_dataset(out)
     assert manifest["counts"] == {"train": 3, "val": 2}
     assert manifest["spec"]["seed"] == 5
     assert manifest["spec"]["degradations"] == DegradationConfig.none().to_dict()

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, compose_config, tiny_overrides
+from conftest import CONF, compose_config, experiment_overrides, tiny_overrides
+from hydra.utils import instantiate
 
-from ocrlab.lightning_modules import build_model
+from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.loading import build_model
 from ocrlab.metrics import score_texts
 from ocrlab.text import Charset, CharsetError
 from ocrlab.training import train
@@ -23,26 +25,34 @@ def _train(tiny_lines: Path, tmp_path: Path, overrides: list[str], name: str = "
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_runs_fast_dev_run(experiment, tiny_lines, tmp_path):
-    metrics, _ = _train(tiny_lines, tmp_path, [f"experiment={experiment}", "debug=fdr"])
+def test_every_experiment_runs_fast_dev_run(experiment, request, tmp_path):
+    overrides = [*experiment_overrides(experiment, request, tmp_path / "logs"), "debug=fdr"]
+    cfg = compose_config("train", overrides, tmp_path / "run")
+    metrics, _ = train(cfg)
+    assert "train/loss" in metrics and cfg.monitor.name in metrics
+    assert any(k.startswith("test/") for k in metrics)
+    report = json.loads((tmp_path / "run" / "training_report.json").read_text())
+    assert report["status"] == "success" and report["monitor"]["name"] == cfg.monitor.name
+    assert report["samples"]["train"] > 0 and report["hyperparameters"]["seed"] == 42
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_text_line_experiment_reports_its_metrics(tiny_lines, tmp_path):
+    metrics, _ = _train(tiny_lines, tmp_path, ["experiment=crnn_thai_cpu", "debug=fdr"])
     for key in ("train/loss", "val/cer", "test/cer", "test/wer", "test/acc", "test/ned", "test/ms_per_line"):
         assert key in metrics, key
     report = json.loads((tmp_path / "run" / "training_report.json").read_text())
-    assert report["status"] == "success"
-    assert report["samples"]["train"] == 48 and report["hyperparameters"]["seed"] == 42
-    assert (tmp_path / "run" / "config.yaml").is_file()
+    assert report["samples"]["train"] == 48 and report["model"]["label_space"] == {"charset": 182}
 
 
 def test_default_model_overfits_one_batch(tiny_lines, tmp_path):
     cfg = compose_config("train", tiny_overrides(tiny_lines, tmp_path / "logs"), tmp_path / "run")
     torch.manual_seed(0)
-    charset = Charset.thai()
-    from hydra.utils import instantiate
-
-    dm = instantiate(cfg.data, charset=charset)
+    model = build_model(cfg.model)
+    dm = instantiate(cfg.data)
+    dm.attach_model(model)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    model = build_model(cfg.model, charset)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses, cer = [], 1.0
     for step in range(1, 1001):  # usually done in 600-800 steps; stop as soon as it is memorized
@@ -110,13 +120,66 @@ def test_resume_with_another_charset_is_refused(tiny_lines, tmp_path):
     other = tmp_path / "dict.txt"
     other.write_text("\n".join([*Charset.thai().symbols, "€"]), encoding="utf-8")
     with pytest.raises(CharsetError, match="charset mismatch"):
-        _train(tiny_lines, tmp_path, ["charset=paddle_dict", f"charset.path={other}", "test=false",
+        _train(tiny_lines, tmp_path, ["model/charset=paddle_dict", f"model.charset.path={other}", "test=false",
                                       f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"], "second")
 
 
-def test_missing_ckpt_path_is_a_clear_error(tiny_lines, tmp_path):
-    with pytest.raises(FileNotFoundError, match="ckpt_path .*nope.ckpt does not exist"):
-        _train(tiny_lines, tmp_path, [f"ckpt_path={tmp_path / 'nope.ckpt'}"])
+def test_resume_with_another_architecture_names_the_config_keys(tiny_lines, tmp_path):
+    _train(tiny_lines, tmp_path, ["experiment=crnn_thai", "trainer.max_epochs=1", "test=false"], "first")
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=r"model config differs.*neck.encoder_type: checkpoint 'rnn' vs this "
+                                               r"run 'reshape'"):
+        _train(tiny_lines, tmp_path, ["experiment=crnn_thai", "model/neck=reshape", f"ckpt_path={last}"], "second")
+    report = json.loads((tmp_path / "second" / "training_report.json").read_text())
+    assert report["status"] == "failed" and "neck.encoder_type" in report["error"]
+
+
+@pytest.mark.parametrize(("make", "pattern"), [
+    (lambda p: None, r"checkpoint .*bad.ckpt does not exist"),
+    (lambda p: p.mkdir(), r"checkpoint .*bad.ckpt is a directory"),
+    (lambda p: p.write_bytes(b"\x00 random bytes" * 20), r"checkpoint .*bad.ckpt cannot be read"),
+], ids=["missing", "directory", "random-bytes"])
+def test_bad_ckpt_path_for_training_is_named(tiny_lines, tmp_path, make, pattern):
+    make(tmp_path / "bad.ckpt")
+    with pytest.raises(CheckpointError, match=pattern):
+        _train(tiny_lines, tmp_path, [f"ckpt_path={tmp_path / 'bad.ckpt'}"])
+
+
+def test_truncated_checkpoint_is_named(tiny_lines, tmp_path):
+    _train(tiny_lines, tmp_path, ["trainer.max_epochs=1", "test=false"], "first")
+    data = (tmp_path / "first" / "checkpoints" / "last.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"checkpoint .*cut.ckpt cannot be read"):
+        _train(tiny_lines, tmp_path, [f"ckpt_path={tmp_path / 'cut.ckpt'}"])
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    ("trainer.max_steps=abc", r"trainer.max_steps='abc': expected int"),
+    ("data.batch_size=abc", r"data.batch_size='abc': expected int"),
+    ("trainer.precision=bf17", r"trainer.precision='bf17': expected .*'bf16-mixed'"),
+])
+def test_wrong_value_types_name_the_key(tiny_lines, tmp_path, override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        _train(tiny_lines, tmp_path, [override])
+    report = json.loads((tmp_path / "run" / "training_report.json").read_text())
+    assert report["status"] == "failed" and "expected" in report["error"]
+
+
+def test_line_too_narrow_for_its_label_is_counted(tiny_lines, tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (1, 1), "white").save(data / "tiny.png")
+    lines = (tiny_lines / "train.txt").read_text(encoding="utf-8").splitlines()[:15]
+    rows = [f"{tiny_lines / line.split(chr(9))[0]}\t{line.split(chr(9))[1]}" for line in lines]
+    (data / "train.txt").write_text("\n".join([*rows, "tiny.png\tabcdefghijklmnopqrstuvwxyz"]) + "\n", encoding="utf-8")
+    _train(tiny_lines, tmp_path, [f"data.data_dir={data}", "data.train_files=[train.txt]",
+                                  f"data.val_files=[{tiny_lines / 'val.txt'}]", "data.test_files=[]",
+                                  "trainer.max_epochs=1"])
+    report = json.loads((tmp_path / "run" / "training_report.json").read_text())
+    assert report["sample_warnings"] == {"ctc_line_too_narrow_for_label": 1}
+    assert report["test_skipped"] and report["status"] == "success"
 
 
 def test_bf16_mixed_precision_on_cpu(tiny_lines, tmp_path):

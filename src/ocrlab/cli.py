@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -65,9 +66,7 @@ def train_main(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=_config_dir(), config_name="evaluate")
-def evaluate_main(cfg: DictConfig) -> None:
-    """Evaluate a checkpoint: ``python evaluate.py experiment=crnn_thai ckpt_path=... data.test_files=[...]``."""
-
+def _evaluate_app(cfg: DictConfig) -> None:
     def job(cfg: DictConfig):
         from ocrlab.evaluation import evaluate
         from ocrlab.utils.run import print_metrics
@@ -78,3 +77,65 @@ def evaluate_main(cfg: DictConfig) -> None:
         return metrics
 
     _run_job(job, cfg, "evaluate")
+
+
+def evaluate_main() -> None:
+    """Evaluate a checkpoint: ``python evaluate.py ckpt_path=... data.test_files=[...]``.
+
+    Without ``experiment=``, the experiment recorded in the checkpoint is composed, so the data
+    overrides apply to the data config the model was trained with.
+    """
+    sys.argv[1:] = with_checkpoint_experiment(sys.argv[1:])
+    _evaluate_app()
+
+
+def with_checkpoint_experiment(args: list[str]) -> list[str]:
+    """``args`` plus ``experiment=<the checkpoint's>`` when none is given and one is recorded."""
+    if any(a in ("-h", "--help", "--hydra-help", "-m", "--multirun", "-c", "--cfg") for a in args):
+        return args
+    if any(a.split("=", 1)[0].lstrip("+~") == "experiment" for a in args):
+        return args
+    ckpt = next((a.split("=", 1)[1] for a in args if a.split("=", 1)[0].lstrip("+") == "ckpt_path"), None)
+    if not ckpt or "," in ckpt or not Path(ckpt).exists():
+        return args  # evaluation itself reports a missing checkpoint, naming it
+    from ocrlab.errors import CheckpointError
+    from ocrlab.loading import read_metadata
+
+    try:
+        experiment = (read_metadata(ckpt).get("run") or {}).get("experiment")
+    except CheckpointError:
+        return args
+    if not experiment:
+        return args
+    if not (Path(_config_dir()) / "experiment" / f"{experiment}.yaml").is_file():
+        # Hydra's logging is not set up yet: plain stderr
+        print(f"[ocrlab] the checkpoint was trained with experiment={experiment}, which this config dir does "
+              "not have: composing the default one (give experiment=... or data=... to choose)", file=sys.stderr)
+        return args
+    print(f"[ocrlab] composing experiment={experiment}, recorded in {ckpt}", file=sys.stderr)
+    return [*args, f"experiment={experiment}"]
+
+
+def export_main(argv: list[str] | None = None) -> None:
+    """``ocrlab-export <ckpt or export dir> --output <dir>``: any family's self-contained export."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="ocrlab-export",
+        description="Write a trained model's self-contained export directory (the model's own format "
+                    "inside; it loads with ocrlab.loading.load_model and needs no training config).")
+    parser.add_argument("checkpoint", help="a .ckpt file written by train.py, or an export directory")
+    parser.add_argument("--output", "-o", required=True, help="the export directory to write")
+    parser.add_argument("--onnx", action="store_true", help="also write an ONNX graph (families that have one)")
+    parser.add_argument("--int8", action="store_true", help="also write an int8-quantized ONNX graph (with --onnx)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing export directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    from ocrlab.errors import OcrlabError
+    from ocrlab.loading import export_model
+
+    try:
+        out = export_model(args.checkpoint, args.output, overwrite=args.overwrite, onnx=args.onnx, int8=args.int8)
+    except (OcrlabError, FileExistsError, ValueError) as e:
+        sys.exit(f"ocrlab-export: {e}")
+    print(out)

@@ -1,9 +1,13 @@
-"""``evaluate(cfg)``: score a checkpoint (and optionally a baseline) on label files.
+"""``evaluate(cfg)``: score a checkpoint (and optionally a baseline) on a test split.
 
-Writes into the run dir: ``metrics.json`` (``test/cer``, ``test/wer``, ``test/acc``,
-``test/ned``, ``test/ms_per_line``, ``test/lines``), ``predictions.tsv`` (one row per line:
-image, reference, prediction, CER, and the baseline's prediction and CER when one runs), and
-``metrics_<baseline>.json`` with the same keys for the baseline.
+The model comes from the checkpoint through the one loader (its class, label space and input
+spec are stored there); the data module takes what it needs from it. The family's own
+``test_step`` computes the metrics. Writes into the run dir:
+
+* ``metrics.json``: the family's test metrics (``test/...``);
+* ``predictions.tsv``: one row per test sample, columns defined by the family (``test_rows``),
+  plus the baseline's columns when one runs;
+* ``metrics_<baseline>.json``: the baseline's metrics, same keys.
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm import tqdm
 
-from ocrlab.inference import TextRecognizer
-from ocrlab.metrics.text import line_cer, score_texts
-from ocrlab.text.normalize import normalize_text
+from ocrlab.errors import ConfigError
+from ocrlab.loading import load_model
+from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_json, atomic_write_text
 from ocrlab.utils.run import plain_config, prepare_environment
 
@@ -32,63 +35,45 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     prepare_environment()
     if not cfg.get("ckpt_path"):
-        raise ValueError("ckpt_path is required: evaluate.py ckpt_path=<checkpoint .ckpt or export dir>")
+        raise ConfigError("ckpt_path is required: evaluate.py ckpt_path=<checkpoint .ckpt or export dir>")
     output_dir = Path(cfg.paths.output_dir)
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
 
-    device = cfg.get("device") or "auto"
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    recognizer = TextRecognizer.load(cfg.ckpt_path, device=device)
-    # the checkpoint's charset and input spec, not the config's: the weights only make sense with them
-    spec = recognizer.input_spec
-    datamodule = instantiate(cfg.data, charset=recognizer.charset, image_height=spec.height,
-                             max_width=spec.max_width, channels=spec.channels)
+    model = load_model(cfg.ckpt_path)
+    engine = _baseline(cfg, model)  # before any work: a baseline of another task is an error
+    datamodule = instantiate_checked(_data_for_evaluation(cfg.data), "data")
+    datamodule.attach_model(model)
     datamodule.prepare_splits(["test"])
-    datamodule.setup("test")
-    dataset = datamodule.datasets["test"]
-    log.info("evaluating %s on %d lines", cfg.ckpt_path, len(dataset))
+    if not datamodule.has_split("test"):
+        raise ConfigError("no test data: give the test split's files (e.g. data.test_files=[...])")
 
-    preds: list[str] = []
-    refs: list[str] = []
-    paths: list[str] = []
-    seconds = 0.0
-    for batch in tqdm(datamodule.test_dataloader(), desc="model", unit="batch"):
-        start = time.perf_counter()
-        preds += recognizer.recognize_batch(batch)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - start
-        refs += batch["labels"]
-        paths += batch["paths"]
-    preds = [normalize_text(p) for p in preds]
-    metrics = score_texts(preds, refs, prefix="test/")
-    metrics["test/ms_per_line"] = 1000.0 * seconds / max(1, len(preds))
-    metrics["test/lines"] = len(preds)
+    import pytorch_lightning as pl
+
+    trainer: pl.Trainer = instantiate_checked(cfg.trainer, "trainer", logger=False, callbacks=[],
+                                              enable_checkpointing=False)
+    log.info("evaluating %s (%s)", cfg.ckpt_path, type(model).__name__)
+    trainer.test(model=model, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     atomic_write_json(output_dir / "metrics.json", metrics)
 
-    columns: dict[str, list] = {"image": paths, "reference": refs, "prediction": preds,
-                                "cer": [round(line_cer(p, r), 4) for p, r in zip(preds, refs, strict=True)]}
+    rows = list(getattr(model, "test_rows", []))
+    columns: dict[str, list] = {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
     results = {"model": metrics}
-    baseline_cfg = cfg.get("baseline")
-    if baseline_cfg and baseline_cfg.get("_target_"):
-        engine = instantiate(baseline_cfg, _convert_="all")
+    if engine is not None:
         name = getattr(engine, "name", type(engine).__name__.lower())
-        b_preds: list[str] = []
-        b_seconds = 0.0
+        inputs = model.baseline_inputs(rows)
+        preds: list = []
+        seconds = 0.0
         chunk = 100
-        for start_i in tqdm(range(0, len(paths), chunk), desc=name, unit=f"x{chunk} lines"):
+        for start_i in tqdm(range(0, len(inputs), chunk), desc=name, unit=f"x{chunk}"):
             start = time.perf_counter()
-            b_preds += [normalize_text(p) for p in engine.recognize(paths[start_i : start_i + chunk])]
-            b_seconds += time.perf_counter() - start
-        b_metrics = score_texts(b_preds, refs, prefix="test/")
-        b_metrics["test/ms_per_line"] = 1000.0 * b_seconds / max(1, len(b_preds))
-        b_metrics["test/lines"] = len(b_preds)
+            preds += engine.recognize(inputs[start_i : start_i + chunk])
+            seconds += time.perf_counter() - start
+        b_metrics, b_columns = model.score_baseline(name, preds, rows, seconds)
         atomic_write_json(output_dir / f"metrics_{name}.json", b_metrics)
-        columns[f"{name}_prediction"] = b_preds
-        columns[f"{name}_cer"] = [round(line_cer(p, r), 4) for p, r in zip(b_preds, refs, strict=True)]
+        columns.update(b_columns)
         results[name] = b_metrics
 
     buf = io.StringIO()
@@ -96,4 +81,31 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     writer.writerow(list(columns))
     writer.writerows(zip(*columns.values(), strict=True))
     atomic_write_text(output_dir / "predictions.tsv", buf.getvalue())
-    return metrics, {"results": results, "output_dir": output_dir}
+    return metrics, {"results": results, "output_dir": output_dir, "model": model}
+
+
+def _baseline(cfg: DictConfig, model) -> Any:
+    """The configured baseline, if any; it must serve the model's task."""
+    baseline_cfg = cfg.get("baseline")
+    if not baseline_cfg or not baseline_cfg.get("_target_"):
+        return None
+    from hydra.utils import get_class
+
+    task = getattr(get_class(baseline_cfg._target_), "task", None)
+    if task != model.task:
+        raise ConfigError(f"baseline {baseline_cfg._target_} serves the task {task!r}, but the checkpoint's model "
+                          f"{type(model).__name__} serves {model.task!r}: use baseline=none or a baseline of that task")
+    return instantiate_checked(baseline_cfg, "baseline", _convert_="all")
+
+
+def _data_for_evaluation(data_cfg: DictConfig) -> DictConfig:
+    """The data config with its unset mandatory keys (``???``) set to null: evaluation reads the
+    test split only, so e.g. training files a data config requires are not needed here."""
+    data_cfg = data_cfg.copy()
+    missing = sorted(OmegaConf.missing_keys(data_cfg))
+    if missing:
+        log.info("not needed to evaluate, left unset: %s", ", ".join(f"data.{k}" for k in missing))
+        with open_dict(data_cfg):
+            for key in missing:
+                OmegaConf.update(data_cfg, key, None, force_add=True)
+    return data_cfg

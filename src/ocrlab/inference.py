@@ -9,43 +9,22 @@ Loading uses ``torch.load(weights_only=True)``: no arbitrary code runs from a mo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from ocrlab.datamodules.lines import LineImageSpec, collate_lines, image_to_tensor, open_image
-from ocrlab.lightning_modules.base import CHECKPOINT_KEY, TextRecognitionModule
-from ocrlab.lightning_modules.build import build_model
+from ocrlab.datamodules.lines import collate_lines
+from ocrlab.errors import CheckpointError
+from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
+from ocrlab.loading import load_model
 from ocrlab.text.charset import Charset
-from ocrlab.utils.io import atomic_write, atomic_write_json
-
-EXPORT_META = "ocrlab_model.json"
-EXPORT_WEIGHTS = "weights.pt"
-EXPORT_FORMAT = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or export that is missing or not an ocrlab model."""
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (ckpt_path must name a .ckpt file)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # any unpickling failure means the same to the user
-        raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch checkpoint: {e}") from e
-    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt or "state_dict" not in ckpt:
-        raise CheckpointError(f"checkpoint {path} is not an ocrlab checkpoint (no '{CHECKPOINT_KEY}' metadata)")
-    return ckpt
+from ocrlab.text.line_images import LineImageSpec, image_to_tensor, open_image
 
 
 class TextRecognizer:
-    """A trained recognizer in eval mode, with its charset and input spec."""
+    """A trained line recognizer in eval mode, with its charset and input spec."""
 
     def __init__(self, module: TextRecognitionModule, device: str | torch.device = "cpu"):
         self.module = module.eval().to(device)
@@ -59,50 +38,17 @@ class TextRecognizer:
     def input_spec(self) -> LineImageSpec:
         return self.module.input_spec
 
-    # -- loading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> TextRecognizer:
-        """A ``.ckpt`` file or an export directory."""
-        path = Path(path)
-        return cls.from_export(path, device) if path.is_dir() else cls.from_checkpoint(path, device)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> TextRecognizer:
-        ckpt = load_checkpoint(path)
-        meta = ckpt[CHECKPOINT_KEY]
-        return cls._build(meta["model_config"], Charset.from_dict(meta["charset"]), ckpt["state_dict"], device)
-
-    @classmethod
-    def from_export(cls, directory: str | Path, device: str | torch.device = "cpu") -> TextRecognizer:
-        directory = Path(directory)
-        meta_path = directory / EXPORT_META
-        if not meta_path.is_file():
-            raise CheckpointError(f"{directory} is not an ocrlab export: {EXPORT_META} is missing")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != EXPORT_FORMAT:
-            raise CheckpointError(f"{meta_path}: export format {meta.get('format')!r}, expected {EXPORT_FORMAT}")
-        state = torch.load(directory / EXPORT_WEIGHTS, map_location="cpu", weights_only=True)
-        return cls._build(meta["model_config"], Charset.from_dict(meta["charset"]), state, device)
-
-    @classmethod
-    def _build(cls, model_config: dict, charset: Charset, state_dict: dict, device) -> TextRecognizer:
-        if model_config is None:
-            raise CheckpointError("checkpoint has no model config: it was not written by ocrlab's build_model")
-        module = build_model(model_config, charset)
-        module.load_state_dict(state_dict)
+        """A ``.ckpt`` file or an export directory (through :func:`ocrlab.loading.load_model`)."""
+        module = load_model(path)
+        if not isinstance(module, TextRecognitionModule):
+            raise CheckpointError(f"{path} holds a {type(module).__name__}, not a text-line recognizer")
         return cls(module, device)
 
     def save(self, directory: str | Path) -> Path:
         """Export: weights (``weights.pt``) + charset and config (``ocrlab_model.json``)."""
-        directory = Path(directory)
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        atomic_write(directory / EXPORT_WEIGHTS, lambda f: torch.save(state, f))
-        atomic_write_json(directory / EXPORT_META, {
-            "format": EXPORT_FORMAT,
-            "charset": self.charset.to_dict(),
-            "model_config": self.module.build_config,
-        })
-        return directory
+        return self.module.export(directory)
 
     # -- recognition -----------------------------------------------------------------------
     @torch.no_grad()

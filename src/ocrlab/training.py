@@ -1,4 +1,8 @@
-"""``train(cfg)``: compose charset, data, model, callbacks, loggers and trainer; fit; test."""
+"""``train(cfg)``: compose model, data, callbacks, loggers and trainer from config; fit; test.
+
+Knows no family: the model config builds a LightningModule that owns its label space, and the
+data module takes what it needs from that module (``attach_model``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ocrlab.callbacks.training_report import TrainingReport
-from ocrlab.lightning_modules.build import build_model
+from ocrlab.loading import build_model, load_checkpoint
+from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_text
-from ocrlab.utils.run import finish_loggers, instantiate_group, plain_config, prepare_environment
+from ocrlab.utils.run import finish_loggers, instantiate_group, plain_config, prepare_environment, run_info
 
 log = logging.getLogger(__name__)
 
@@ -22,52 +26,74 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train (and test) as configured; returns (metrics, objects)."""
     prepare_environment()
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path {ckpt_path} does not exist (expected a checkpoint to resume from)")
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(cfg.torch_threads)
-    if cfg.get("matmul_precision"):
-        torch.set_float32_matmul_precision(cfg.matmul_precision)
-
-    output_dir = Path(cfg.paths.output_dir)
     resolved = plain_config(cfg)
-    atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
-
-    charset = instantiate(cfg.charset)
-    log.info("charset: %s", charset.describe())
-    datamodule = instantiate(cfg.data, charset=charset)
-    model = build_model(cfg.model, charset)
-    callbacks = instantiate_group(cfg.get("callbacks"), "callback")
-    loggers = instantiate_group(cfg.get("logger"), "logger")
-    for cb in callbacks:
-        if isinstance(cb, TrainingReport):
-            cb.hyperparameters = resolved
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    # log the config to the loggers themselves: under fast_dev_run Lightning swaps them for a
-    # dummy, and a sweep's W&B runs must still exist and carry their config
-    for lg in loggers:
-        lg.log_hyperparams(resolved)
-
-    objects = {"cfg": cfg, "charset": charset, "datamodule": datamodule, "model": model,
-               "callbacks": callbacks, "loggers": loggers, "trainer": trainer}
+    atomic_write_text(Path(cfg.paths.output_dir) / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    report = next((cb for cb in callbacks if isinstance(cb, TrainingReport)), None)
+    if report is not None:
+        report.hyperparameters = resolved
+    try:
+        model, datamodule, loggers, trainer = _build(cfg, callbacks)
+    except BaseException as e:
+        if report is not None:  # the README promises a report on every failure, early ones too
+            report.write_early_failure(e)
+        raise
+    ckpt_path = cfg.get("ckpt_path")
+    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "callbacks": callbacks,
+               "loggers": loggers, "trainer": trainer}
     try:
         if cfg.get("train", True):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics = _floats(trainer.callback_metrics)
         metrics.update(_best_monitored(trainer, metrics))
         if cfg.get("test", False):
-            ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            if not ckpt or cfg.trainer.get("fast_dev_run"):
-                log.warning("no best checkpoint: testing the current weights")
-                ckpt = None
-            trainer.test(model=model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
-            metrics.update(_floats(trainer.callback_metrics))
+            metrics.update(_test(cfg, trainer, model, datamodule, report))
     finally:
         finish_loggers(loggers)
     return metrics, objects
+
+
+def _build(cfg: DictConfig, callbacks: list) -> tuple:
+    ckpt_path = cfg.get("ckpt_path")
+    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None  # a clear error naming the path
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    model = build_model(cfg.model)
+    model.run_info = run_info()
+    if checkpoint is not None:  # before any work: the same label space and architecture
+        meta = checkpoint["ocrlab"]
+        model.check_label_space(meta, f"resuming from {ckpt_path}")
+        model.check_architecture(meta, checkpoint["state_dict"])
+        del checkpoint
+    datamodule = instantiate_checked(cfg.data, "data")
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer: pl.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    # log the config to the loggers themselves: under fast_dev_run Lightning swaps them for a
+    # dummy, and a sweep's W&B runs must still exist and carry their config
+    resolved = plain_config(cfg)
+    for lg in loggers:
+        lg.log_hyperparams(resolved)
+    return model, datamodule, loggers, trainer
+
+
+def _test(cfg: DictConfig, trainer: pl.Trainer, model, datamodule, report: TrainingReport | None) -> dict:
+    if not datamodule.has_split("test"):
+        reason = f"the data config ({type(datamodule).__name__}) has no test split"
+        log.warning("test=true but %s: the test phase is skipped", reason)
+        if report is not None:
+            report.test_skipped = reason
+            report.write(trainer, model, "success")
+        return {}
+    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not ckpt or cfg.trainer.get("fast_dev_run"):
+        log.warning("no best checkpoint: testing the current weights")
+        ckpt = None
+    trainer.test(model=model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    return _floats(trainer.callback_metrics)
 
 
 def _best_monitored(trainer: pl.Trainer, metrics: dict[str, float]) -> dict[str, float]:

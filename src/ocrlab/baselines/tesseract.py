@@ -25,7 +25,10 @@ class TesseractUnavailable(RuntimeError):
 
 
 class TesseractRecognizer:
+    """A baseline for text-line models (``task`` must match the evaluated model's)."""
+
     name = "tesseract"
+    task = "text_lines"
 
     def __init__(self, lang: str = "tha+eng", psm: int = 7, threads: int = 1, binary: str = "tesseract",
                  timeout_s: float = 30.0):

@@ -1,9 +1,10 @@
-"""A JSON training report (seed 003's, extended), written atomically at the end and on failure."""
+"""A JSON training report, written atomically at the end and on failure (early ones too)."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import platform
 import time
 from datetime import UTC, datetime
@@ -38,10 +39,13 @@ class TrainingReport(pl.Callback):
     history survives resume: it is part of the callback's checkpoint state.
     """
 
-    def __init__(self, path: str, monitor: str = "val/cer", mode: str = "min"):
+    def __init__(self, path: str, monitor: str, mode: str = "min"):
+        if mode not in ("min", "max"):
+            raise ValueError(f"training report mode must be 'min' or 'max', got {mode!r}")
         self.path = Path(path)
         self.monitor = monitor
         self.mode = mode
+        self.test_skipped: str | None = None
         self.history: list[dict[str, float]] = []
         self.hyperparameters: dict = {}
         self.test_metrics: dict[str, float] = {}
@@ -106,22 +110,19 @@ class TrainingReport(pl.Callback):
         return pick(rows, key=lambda h: h[self.monitor])
 
     def build(self, trainer: pl.Trainer, pl_module: pl.LightningModule, status: str, error: str | None = None) -> dict:
-        dm = trainer.datamodule
-        datasets = getattr(dm, "datasets", {}) or {}
-        files = getattr(dm, "files", {}) or {}
+        data = _data_summary(trainer.datamodule)
         ckpt = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
         ckpt_dirs = sorted({Path(cb.dirpath) for cb in trainer.checkpoint_callbacks
                             if isinstance(cb, ModelCheckpoint) and cb.dirpath})
-        n_params = sum(p.numel() for p in pl_module.parameters())
-        charset = getattr(pl_module, "charset", None)
+        warnings = dict(data.get("sample_warnings", {}))
+        for kind, count in getattr(pl_module, "sample_warnings", {}).items():
+            warnings[kind] = warnings.get(kind, 0) + count
         return {
-            "status": status,
-            "error": error,
-            "timestamp": datetime.now(UTC).isoformat(),
-            "duration_s": round(time.time() - self._started, 2),
-            "samples_used": sum(len(d) for d in datasets.values()),
-            "samples": {split: len(d) for split, d in datasets.items()},
-            "splits": {split: [str(f) for f in fs] for split, fs in files.items() if fs},
+            **self._header(status, error),
+            "samples_used": sum(data.get("samples", {}).values()),
+            "samples": data.get("samples", {}),
+            "splits": data.get("splits", {}),
+            "sample_warnings": warnings,
             "epochs_completed": len(self.history),
             "global_step": trainer.global_step,
             "hyperparameters": self.hyperparameters,
@@ -135,11 +136,13 @@ class TrainingReport(pl.Callback):
                 "host": platform.node(),
                 "torch": torch.__version__,
             },
-            "model": {"class": type(pl_module).__name__, "parameters": n_params,
-                      "vocab_size": len(charset) if charset is not None else None},
+            "model": {"class": type(pl_module).__name__, "parameters": sum(p.numel() for p in pl_module.parameters()),
+                      "label_space": _label_space_sizes(pl_module)},
+            "monitor": {"name": self.monitor, "mode": self.mode},
             "final_metrics": self.history[-1] if self.history else {},
             "best_metrics": self.best(),
             "test_metrics": self.test_metrics,
+            "test_skipped": self.test_skipped,
             "checkpoints": {
                 "best": ckpt.best_model_path if ckpt else None,
                 "files": sorted(str(p) for d in ckpt_dirs if d.is_dir() for p in d.glob("*.ckpt")),
@@ -147,9 +150,38 @@ class TrainingReport(pl.Callback):
             "history": self.history,
         }
 
+    def _header(self, status: str, error: str | None) -> dict:
+        return {"status": status, "error": error, "timestamp": datetime.now(UTC).isoformat(),
+                "duration_s": round(time.time() - self._started, 2)}
+
+    def write_early_failure(self, exception: BaseException) -> None:
+        """A failure before the Trainer exists (config, model or data construction)."""
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        report = {**self._header(status, f"{type(exception).__name__}: {exception}"),
+                  "stage": "setup (before training started)", "hyperparameters": self.hyperparameters}
+        atomic_write_json(self.path, redact(report))
+        log.info("training report (%s) written to %s", status, self.path)
+
     def write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, status: str, error: str | None = None) -> None:
         if not trainer.is_global_zero:
             return
         report = redact(self.build(trainer, pl_module, status, error))
         atomic_write_json(self.path, report)
         log.info("training report (%s) written to %s", status, self.path)
+
+
+def _data_summary(datamodule: Any) -> dict:
+    """The data module's documented summary (``OcrDataModule.summary``), if it has one."""
+    from ocrlab.datamodules.base import OcrDataModule
+
+    return datamodule.summary() if isinstance(datamodule, OcrDataModule) else {}
+
+
+def _label_space_sizes(pl_module: pl.LightningModule) -> dict[str, int | None]:
+    from ocrlab.lightning_modules.base import OcrModule
+
+    if not isinstance(pl_module, OcrModule):
+        return {}
+    return {k: (len(v) if hasattr(v, "__len__") else None) for k, v in pl_module.label_space().items()}

@@ -11,16 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocrlab.errors import DatasetError
 from ocrlab.text.charset import Charset
 from ocrlab.text.normalize import normalize_text
 
 log = logging.getLogger(__name__)
 
 MIN_CORRECTION_SAMPLES = 10
-
-
-class DatasetError(ValueError):
-    """Bad recognition data: the message names the file, the line and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -36,29 +33,65 @@ def read_label_file(path: Path, image_root: Path | None = None) -> list[LineReco
     """PaddleOCR recognition labels: one ``image_path<TAB>label`` per line, UTF-8.
 
     Image paths are relative to ``image_root`` if given, else to the label file's directory
-    (absolute paths are kept). Blank lines are skipped; anything else malformed is an error.
+    (absolute paths are kept). A UTF-8 BOM and CRLF line ends are accepted; blank lines and
+    trailing empty fields are skipped; anything else malformed (a second label field, NUL bytes,
+    a detection label) is an error naming the line.
     """
+    import re
+
     path = Path(path)
+    expected = "expected a PaddleOCR file of 'path<TAB>label' lines"
+    if path.is_dir():
+        raise DatasetError(f"label file {path} is a directory ({expected}; give the label file inside it)")
     if not path.is_file():
-        raise DatasetError(f"label file {path} does not exist (expected a PaddleOCR file of 'path<TAB>label' lines)")
+        what = "does not exist" if not path.exists() else "is not a regular file"
+        raise DatasetError(f"label file {path} {what} ({expected})")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"label file {path} is unreadable: {e} (expected UTF-8 text)") from e
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"label file {path} is unreadable: {e} ({expected})") from e
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DatasetError(f"label file {path} is unreadable: it is UTF-16 (starts with a UTF-16 byte-order mark);"
+                           " expected UTF-8 text (save it as UTF-8)")
+    try:
+        text = data.decode("utf-8-sig")  # a BOM is not part of the first image path
+    except UnicodeDecodeError as e:
+        lineno = data[: e.start].count(b"\n") + 1
+        raise DatasetError(f"label file {path} is unreadable: line {lineno}: {e} (expected UTF-8 text)") from e
+    if not text.strip():
+        what = "is empty (0 bytes)" if not data else "holds only blank lines"
+        raise DatasetError(f"label file {path} {what} ({expected})")
     root = Path(image_root) if image_root is not None else path.parent
     records: list[LineRecord] = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    # line ends as PaddleOCR (Python's universal newlines) sees them: \n, \r\n, \r -- not
+    # str.splitlines, which also breaks lines at \x0c, \x1c-\x1e, \x85, U+2028 inside a label
+    for lineno, raw in enumerate(re.split(r"\r\n|\r|\n", text), 1):
+        raw = raw.lstrip("\ufeff")  # the BOM of a second file concatenated onto the first
         if not raw.strip():
             continue
         where = f"{path}:{lineno}"
+        if "\x00" in raw:
+            raise DatasetError(f"{where}: NUL byte in {raw[:80]!r}; expected UTF-8 text"
+                               " (is it a binary or UTF-16 file?)")
         if "\t" not in raw:
             raise DatasetError(f"{where}: no tab in {raw[:80]!r}; expected 'image_path<TAB>label'")
-        rel, label = raw.split("\t", 1)
+        rel, *fields = raw.split("\t")
+        while len(fields) > 1 and not fields[-1].strip():
+            fields.pop()  # trailing tabs (a spreadsheet export) add nothing
+        if len(fields) > 1:
+            shown = ", ".join(repr(f) for f in fields[:4]) + (", ..." if len(fields) > 4 else "")
+            raise DatasetError(
+                f"{where}: {len(fields)} label fields after image {rel!r} ({shown}); expected 'image_path<TAB>label'"
+                " with no tab inside the label (PaddleOCR would read only the first field)"
+            )
         if not rel.strip():
             raise DatasetError(f"{where}: empty image path; expected 'image_path<TAB>label'")
-        label = normalize_text(label)
+        label = normalize_text(fields[0])
         if not label:
             raise DatasetError(f"{where}: empty label for image {rel!r}")
+        if label.startswith("[{") and '"transcription"' in label:
+            raise DatasetError(f"{where}: the label of image {rel!r} is a list of boxes with 'transcription'"
+                               " (a PaddleOCR detection label file?); expected 'image_path<TAB>text' recognition labels")
         records.append(LineRecord(root / rel.strip(), label, where))
     if not records:
         raise DatasetError(f"label file {path} holds no labelled lines")
@@ -66,22 +99,52 @@ def read_label_file(path: Path, image_root: Path | None = None) -> list[LineReco
 
 
 def read_correction_samples(directory: Path, min_samples: int = MIN_CORRECTION_SAMPLES) -> list[LineRecord]:
-    """User correction samples (seed 003): ``NAME.png`` + ``NAME.json`` with ``corrected_text``.
+    """User correction samples: ``NAME.png`` + ``NAME.json`` with ``corrected_text``.
 
-    The JSON may carry other keys (original OCR text, timestamps); only ``corrected_text`` is
-    read. Fewer than ``min_samples`` samples is an error: too few to split and train on.
+    The image may also be ``.jpg``/``.jpeg``/``.bmp``/``.tif``/``.tiff``/``.webp``, any case; it
+    is matched to its JSON by name. The JSON may carry other keys (original OCR text, timestamps);
+    only ``corrected_text`` is read. An image without its JSON, a JSON without its image, two
+    images of one name, or fewer than ``min_samples`` samples is an error. Sorted by image name.
     """
+    image_suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
     directory = Path(directory)
     if not directory.is_dir():
-        raise DatasetError(f"correction samples dir {directory} does not exist")
-    images = sorted(directory.glob("*.png"))
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise DatasetError(f"correction samples dir {directory} {what} "
+                           "(expected a folder of NAME.png + NAME.json pairs)")
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as e:
+        raise DatasetError(f"correction samples dir {directory} is unreadable: {e}") from e
+    images: dict[str, Path] = {}
+    metas: dict[str, Path] = {}
+    others: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.name.startswith("._") or not entry.is_file():
+            continue  # macOS AppleDouble metadata beside each file copied from a Mac; subfolders
+        suffix = entry.suffix.lower()
+        found = images if suffix in image_suffixes else metas if suffix == ".json" else None
+        if found is None:
+            others.setdefault(entry.stem, []).append(entry.name)
+            continue
+        if entry.stem in found:
+            kind = "images" if found is images else "JSON files"
+            raise DatasetError(f"correction samples dir {directory}: two {kind} named {entry.stem!r}: "
+                               f"{found[entry.stem].name} and {entry.name} (expected one per sample)")
+        found[entry.stem] = entry
+    for stem, meta in metas.items():
+        if stem not in images:
+            looked = ", ".join(stem + s for s in image_suffixes)
+            also = f"; found {', '.join(others[stem])}, not a supported image type" if stem in others else ""
+            raise DatasetError(f"correction sample {meta} has no image beside it (looked for {looked}, "
+                               f"any case{also})")
     records: list[LineRecord] = []
-    for image in images:
-        meta = image.with_suffix(".json")
-        if not meta.is_file():
-            raise DatasetError(f"correction sample {image} has no {meta.name} beside it (expected its corrected text)")
+    for stem, image in sorted(images.items(), key=lambda kv: kv[1].name):
+        meta = metas.get(stem)
+        if meta is None:
+            raise DatasetError(f"correction sample {image} has no {stem}.json beside it (expected its corrected text)")
         try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
+            data = json.loads(meta.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DatasetError(f"correction sample {meta} is not valid JSON: {e}") from e
         text = data.get("corrected_text") if isinstance(data, dict) else None
@@ -89,31 +152,23 @@ def read_correction_samples(directory: Path, min_samples: int = MIN_CORRECTION_S
             raise DatasetError(f"correction sample {meta}: expected a non-empty string field 'corrected_text'")
         records.append(LineRecord(image, normalize_text(text), str(meta)))
     if len(records) < min_samples:
+        subdirs = [e.name for e in entries if e.is_dir()]
+        hint = f" (subfolders are not searched: {', '.join(subdirs[:5])})" if subdirs and not records else ""
         raise DatasetError(
-            f"found {len(records)} correction samples in {directory}; at least {min_samples} are needed to train"
+            f"found {len(records)} correction samples in {directory}; at least {min_samples} are needed to train{hint}"
         )
     return records
 
 
-def check_charset(records: Sequence[LineRecord], charset: Charset, on_unknown_char: str) -> list[LineRecord]:
-    """Labels with characters outside the charset: an error (``error``) or counted and logged (``skip``)."""
-    if on_unknown_char not in ("error", "skip"):
-        raise ValueError(f"on_unknown_char must be 'error' or 'skip', got {on_unknown_char!r}")
-    kept: list[LineRecord] = []
-    skipped = 0
-    for rec in records:
-        unknown = charset.unknown_chars(rec.label)
-        if not unknown:
-            kept.append(rec)
-            continue
-        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown)
-        if on_unknown_char == "error":
-            raise DatasetError(
-                f"{rec.source}: label {rec.label!r} has characters outside the charset {charset.name!r}: {shown}"
-                " (set data.on_unknown_char=skip to skip such lines, or use a charset that has them)"
-            )
-        skipped += 1
-        log.warning("skipping %s: characters outside the charset: %s", rec.source, shown)
-    if skipped:
-        log.warning("skipped %d of %d lines with characters outside the charset %r", skipped, len(records), charset.name)
-    return kept
+def charset_from_label_files(files: Sequence[str | Path], data_dir: str | Path | None = None) -> Charset:
+    """The vocabulary of PaddleOCR label files (relative paths looked up in ``data_dir``).
+
+    A model config's label-space factory (``model/charset=from_label_files``): it reads the
+    files once, when the model is built; checkpoints then carry the resulting symbols.
+    """
+    root = Path(data_dir) if data_dir else None
+    paths = [Path(f) if root is None or Path(f).is_absolute() else root / f for f in files]
+    if not paths:
+        raise DatasetError("charset from label files: no files given (expected the training label files)")
+    texts = [rec.label for p in paths for rec in read_label_file(p)]
+    return Charset.from_texts(texts, name="from_label_files")

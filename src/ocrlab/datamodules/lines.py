@@ -1,77 +1,65 @@
-"""Text-line images as tensors: loading, height-normalized resize, padded batches."""
+"""Text-line datasets: image checks at setup, records -> tensors, padded batches."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from ocrlab.datamodules.labels import DatasetError, LineRecord
+from ocrlab.datamodules.labels import LineRecord
+from ocrlab.errors import DatasetError
 from ocrlab.text.charset import Charset
-
-
-@dataclass(frozen=True)
-class LineImageSpec:
-    """How a line image becomes a tensor: fixed height, width by aspect ratio within bounds."""
-
-    height: int = 32
-    max_width: int = 800
-    min_width: int = 16
-    channels: int = 3
-
-    def target_width(self, width: int, height: int) -> int:
-        w = round(width * self.height / max(height, 1))
-        return int(min(max(w, self.min_width), self.max_width))
-
-
-def open_image(path, source: str = "") -> Image.Image:
-    """Open and fully decode an image, or raise a :class:`DatasetError` naming it."""
-    where = f"{source}: " if source else ""
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode now: truncated or corrupt data fails here, not in a worker later
-            return im.copy()
-    except FileNotFoundError as e:
-        raise DatasetError(f"{where}image {path} does not exist") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"{where}image {path} is corrupt or unreadable (cannot identify/decode it: {e})") from e
-
-
-def image_to_tensor(image: Image.Image, spec: LineImageSpec) -> torch.Tensor:
-    """Resize to ``spec.height`` keeping the aspect ratio; scale to [-1, 1]; ``(C, H, W)``."""
-    if image.width == 0 or image.height == 0:
-        raise DatasetError(f"image of size {image.size} is empty")
-    image = image.convert("RGB" if spec.channels == 3 else "L")
-    width = spec.target_width(image.width, image.height)
-    image = image.resize((width, spec.height), Image.Resampling.BILINEAR)
-    arr = np.asarray(image, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+from ocrlab.text.line_images import LineImageSpec, image_to_tensor, open_image
 
 
 def probe_image(rec: LineRecord, full: bool = False) -> tuple[int, int]:
-    """(width, height) of a record's image, checking it exists and has a readable header;
-    ``full`` decodes all pixel data too (catches truncation up front, ~10x slower)."""
-    if not rec.image_path.is_file():
-        raise DatasetError(f"{rec.source}: image {rec.image_path} does not exist (missing image)")
-    if rec.image_path.stat().st_size == 0:
-        raise DatasetError(f"{rec.source}: image {rec.image_path} is empty (0 bytes)")
+    """(width, height) of a record's image, checking it exists and is not corrupt or truncated.
+
+    The default reads only the header and the last bytes: a PNG must end with its IEND chunk, a
+    JPEG with its EOI marker (trailing zero bytes allowed); another format, or data after the
+    end marker, is decoded to be sure. ``full`` decodes every image (~10x slower; also catches
+    corrupt pixel data inside a complete file).
+    """
+    path = rec.image_path
+    if path.is_dir():
+        raise DatasetError(f"{rec.source}: image {path} is a directory (expected an image file)")
+    if not path.is_file():
+        hint = " (a Windows path? use '/' in label files)" if "\\" in str(path) else ""
+        raise DatasetError(f"{rec.source}: image {path} does not exist (missing image){hint}")
+    nbytes = path.stat().st_size
+    if nbytes == 0:
+        raise DatasetError(f"{rec.source}: image {path} is empty (0 bytes)")
     if full:
-        size = open_image(rec.image_path, rec.source).size
+        size = open_image(path, rec.source).size
     else:
         try:
-            with Image.open(rec.image_path) as im:
-                size = im.size
+            with Image.open(path) as im:
+                size, fmt = im.size, im.format
+            with open(path, "rb") as f:
+                f.seek(max(0, nbytes - 4096))
+                tail = f.read().rstrip(b"\x00")
+        except PermissionError as e:
+            raise DatasetError(f"{rec.source}: image {path} cannot be read (permission denied)") from e
+        except Image.DecompressionBombError as e:
+            raise DatasetError(f"{rec.source}: image {path} is too large to be a text line ({e})") from e
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise DatasetError(f"{rec.source}: image {rec.image_path} is corrupt or unreadable "
+            raise DatasetError(f"{rec.source}: image {path} is corrupt or unreadable "
                                f"(cannot identify it: {e})") from e
+        end = {"PNG": (b"IEND\xaeB`\x82", "its IEND chunk"), "JPEG": (b"\xff\xd9", "the EOI marker FF D9"),
+               "MPO": (b"\xff\xd9", "the EOI marker FF D9")}.get(fmt or "")
+        if end is None or not tail.endswith(end[0]):
+            # a format whose end we do not check, or bytes after the end marker: decode it
+            try:
+                size = open_image(path, rec.source).size
+            except DatasetError as e:
+                if end is None:
+                    raise
+                raise DatasetError(f"{rec.source}: image {path} is corrupt or truncated: a {fmt} file ends with "
+                                   f"{end[1]}, this one does not, and decoding it fails ({e.__cause__})") from e
     if size[0] == 0 or size[1] == 0:
-        raise DatasetError(f"{rec.source}: image {rec.image_path} has size {size}")
+        raise DatasetError(f"{rec.source}: image {path} has size {size}")
     return size
 
 
@@ -83,8 +71,8 @@ class LineDataset(Dataset):
         self.records = list(records)
         self.charset = charset
         self.spec = spec
-        # resized widths, used by the width-bucketing sampler
-        self.widths = list(widths) if widths is not None else [spec.max_width] * len(self.records)
+        # resized widths: the length key batches are grouped by
+        self.lengths = list(widths) if widths is not None else [spec.max_width] * len(self.records)
         self.targets = [charset.encode(r.label, r.source) for r in self.records]
 
     def __len__(self) -> int:

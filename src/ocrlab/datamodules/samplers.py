@@ -14,24 +14,25 @@ from torch.utils.data import Sampler
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of similar width (less padding), shuffled per epoch, split across ranks.
+    """Batches of similar length (less padding), shuffled per epoch, split across ranks.
 
-    Indices are shuffled, cut into pools of ``batch_size * pool_batches``, each pool sorted by
-    width and cut into batches; batch order is shuffled again. ``bucket_by_width=False`` keeps
+    ``lengths`` is the family's length key per sample (image width for lines, tokens for
+    documents). Indices are shuffled, cut into pools of ``batch_size * pool_batches``, each pool
+    sorted by length and cut into batches; batch order is shuffled again. ``bucket_by_length=False`` keeps
     the plain shuffled order. Every rank gets the same number of batches (the list is padded by
     repeating its start, as ``DistributedSampler`` does).
     """
 
-    def __init__(self, widths: Sequence[int], batch_size: int, shuffle: bool = True, bucket_by_width: bool = True,
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, bucket_by_length: bool = True,
                  drop_last: bool = False, seed: int = 0, num_replicas: int = 1, rank: int = 0, pool_batches: int = 50):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
-        self.widths = list(widths)
+        self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.bucket_by_width = bucket_by_width
+        self.bucket_by_length = bucket_by_length
         self.drop_last = drop_last
         self.seed = seed
         self.num_replicas = num_replicas
@@ -43,17 +44,17 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def _all_batches(self) -> list[list[int]]:
-        n = len(self.widths)
+        n = len(self.lengths)
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(n, generator=gen).tolist() if self.shuffle else list(range(n))
-        if self.bucket_by_width:
+        if self.bucket_by_length:
             pool = self.batch_size * self.pool_batches
             pools = [order[i : i + pool] for i in range(0, n, pool)]
-            order = [i for p in pools for i in sorted(p, key=lambda j: self.widths[j])]
+            order = [i for p in pools for i in sorted(p, key=lambda j: self.lengths[j])]
         batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
-        if self.shuffle and self.bucket_by_width:
+        if self.shuffle and self.bucket_by_length:
             perm = torch.randperm(len(batches), generator=gen).tolist()
             batches = [batches[i] for i in perm]
         if self.num_replicas > 1 and batches:
@@ -65,6 +66,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         yield from self._all_batches()[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        n = len(self.widths)
+        n = len(self.lengths)
         n_batches = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         return math.ceil(n_batches / self.num_replicas)

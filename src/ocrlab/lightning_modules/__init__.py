@@ -1,7 +1,7 @@
-"""LightningModules: one shared base for text recognizers, a small subclass per family."""
+"""LightningModules: the shared base (:class:`OcrModule`), a base per task, a small class per family."""
 
-from ocrlab.lightning_modules.base import TextRecognitionModule
-from ocrlab.lightning_modules.build import build_model
+from ocrlab.lightning_modules.base import OcrModule
 from ocrlab.lightning_modules.ctc import CTCRecognizer
+from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
 
-__all__ = ["CTCRecognizer", "TextRecognitionModule", "build_model"]
+__all__ = ["CTCRecognizer", "OcrModule", "TextRecognitionModule"]

@@ -1,117 +1,87 @@
-"""The shared LightningModule of text recognizers (CRNN-CTC now, TrOCR later).
+"""The LightningModule every family builds on.
 
-Subclasses supply the network, the loss and the decoding (:meth:`forward_batch`,
-:meth:`decode`); this base owns everything common: metrics and their logging, optimizer and
-schedule from config, the charset inside checkpoints, and RNG state for exact resume.
+What is the same for every model lives here: optimizer and schedule from config, the gradient
+norm, RNG state for exact resume, and the checkpoint metadata that lets one loader rebuild any
+family without the training config (the resolved model config with its ``_target_``, the
+label space frozen into it, the run's config choices, RNG).
+
+A family subclass implements the steps (``training_step``, ``validation_step``, ``test_step``,
+``predict_step``: a batch -> its predictions) and declares its label space (:meth:`label_space`);
+see the README's "Adding a family".
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
-import time
-from collections.abc import Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import grad_norm
 
-from ocrlab.datamodules.lines import LineImageSpec
-from ocrlab.metrics.text import TextMetrics
-from ocrlab.text.charset import Charset
+from ocrlab.errors import CheckpointError
+from ocrlab.utils.io import atomic_write, atomic_write_json
 
 CHECKPOINT_KEY = "ocrlab"
+# 1: CRNN-only checkpoints (charset beside the model config); 2: label space frozen into the config
+CHECKPOINT_FORMAT = 2
+EXPORT_META = "ocrlab_model.json"
+EXPORT_WEIGHTS = "weights.pt"
+# keys of a model config that do not change the network (may differ when resuming)
+TRAINING_ONLY_KEYS = ("optimizer", "scheduler")
 
 
-class TextRecognitionModule(pl.LightningModule):
-    def __init__(self, charset: Charset, optimizer: Callable[..., torch.optim.Optimizer],
-                 scheduler: Callable[..., Any] | None = None, input: dict | None = None,
-                 num_val_samples_logged: int = 8):
+class OcrModule(pl.LightningModule):
+    """Shared base: ``optimizer`` and ``scheduler`` are ``_partial_`` factories from config."""
+
+    #: what a baseline must do to be compared with this family (``evaluate.py baseline=...``)
+    task: ClassVar[str] = ""
+
+    def __init__(self, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None):
         super().__init__()
-        self.charset = charset
-        # how images become tensors for this model; travels with checkpoints and exports
-        self.input_spec = LineImageSpec(**(input or {}))
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.num_val_samples_logged = num_val_samples_logged
-        self.val_metrics = TextMetrics(prefix="val/")
-        self.test_metrics = TextMetrics(prefix="test/")
-        # the resolved model config, set by ocrlab.lightning_modules.build_model; saved in
-        # checkpoints so inference can rebuild the network without the training config
-        self.build_config: dict | None = None
-        self._test_seconds = 0.0
-        self._test_lines = 0
-        self.val_samples: list[tuple[str, str]] = []
+        # the resolved model config, set by ocrlab.loading.build_model; saved (frozen) in checkpoints
+        self.model_config: dict | None = None
+        # what the entry point knows about the run (config-group choices), saved in checkpoints
+        self.run_info: dict = {}
+        # warnings about individual samples (kind -> count), read by the training report
+        self.sample_warnings: Counter[str] = Counter()
 
-    # -- to implement ----------------------------------------------------------------------
-    def forward_batch(self, batch: dict) -> Any:
-        """Network outputs for a batch: what :meth:`loss` and :meth:`decode` read."""
-        raise NotImplementedError
+    # -- the label space ---------------------------------------------------------------------
+    def label_space(self) -> dict[str, Any]:
+        """``{model config key: object}`` for what this model predicts over (charset,
+        tokenizer, label map). Each object has ``to_config()``: a ``_target_`` config that
+        rebuilds it exactly, without the files it was first built from."""
+        return {}
 
-    def loss(self, outputs: Any, batch: dict) -> torch.Tensor:
-        raise NotImplementedError
+    def frozen_config(self) -> dict:
+        """The model config with its label space frozen in: instantiating it rebuilds this
+        model's architecture and label space anywhere."""
+        if self.model_config is None:
+            raise CheckpointError(f"{type(self).__name__} was not built by ocrlab.loading.build_model: "
+                                  "it has no model config to save")
+        cfg = copy.deepcopy(self.model_config)
+        for key, obj in self.label_space().items():
+            cfg[key] = obj.to_config()
+        return cfg
 
-    def decode(self, outputs: Any, batch: dict) -> list[str]:
-        raise NotImplementedError
+    # -- optimization ------------------------------------------------------------------------
+    def optimizer_parameters(self) -> Iterable[torch.nn.Parameter] | list[dict]:
+        """What the optimizer updates. Taken from the strategy's wrapped model when there is
+        one (FSDP flattens or shards parameters there), else from this module."""
+        model = self.trainer.model if self._trainer is not None and self.trainer.model is not None else self
+        return [p for p in model.parameters() if p.requires_grad]
 
-    # -- steps -----------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self.forward_batch(batch), batch)
-        bs = len(batch["labels"])
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=bs)
-        return loss
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
-            norms = grad_norm(self, norm_type=2)
-            if "grad_2.0_norm_total" in norms:
-                self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        outputs = self.forward_batch(batch)
-        loss = self.loss(outputs, batch)
-        preds = self.decode(outputs, batch)
-        self.val_metrics.update(preds, batch["labels"])
-        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(preds), sync_dist=True)
-        if batch_idx == 0:
-            self.val_samples = list(zip(batch["labels"], preds, strict=True))[: self.num_val_samples_logged]
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=True)
-        self.val_metrics.reset()
-        if self.val_samples and not self.trainer.sanity_checking:
-            rows = [[ref, pred] for ref, pred in self.val_samples]
-            for logger in self.loggers:
-                if callable(getattr(logger, "log_text", None)):  # W&B: a table of samples per validation
-                    logger.log_text(key="val/samples", columns=["reference", "prediction"], data=rows,
-                                    step=self.global_step)
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        start = time.perf_counter()
-        preds = self.recognize_batch(batch)
-        self._test_seconds += time.perf_counter() - start
-        self._test_lines += len(preds)
-        self.test_metrics.update(preds, batch["labels"])
-
-    def on_test_epoch_start(self) -> None:
-        self._test_seconds, self._test_lines = 0.0, 0
-
-    def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute())
-        self.test_metrics.reset()
-        ms = 1000.0 * self._test_seconds / max(1, self._test_lines)
-        self.log("test/ms_per_line", ms, sync_dist=True)
-
-    @torch.no_grad()
-    def recognize_batch(self, batch: dict) -> list[str]:
-        return self.decode(self.forward_batch(batch), batch)
-
-    # -- optimization ----------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        optimizer = self.optimizer_factory(params=self.optimizer_parameters())
         if self.scheduler_factory is None:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)  # also sets up the train loader
@@ -121,21 +91,132 @@ class TextRecognitionModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=max(1, per_epoch))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # -- checkpoints -----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[CHECKPOINT_KEY] = {
-            "charset": self.charset.to_dict(),
-            "model_config": self.build_config,
-            "rng": _rng_states(),
+    def log_learning_rate(self, batch_size: int) -> None:
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False,
+                 batch_size=batch_size)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+            norms = grad_norm(self, norm_type=2)
+            if "grad_2.0_norm_total" in norms:
+                self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint_metadata(self) -> dict:
+        """What a checkpoint carries besides weights; families may add keys (call super)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model_config": self.frozen_config(),
+            "label_space": {k: obj.to_config() for k, obj in self.label_space().items()},
+            "run": self.run_info,
         }
+
+    @classmethod
+    def upgrade_metadata(cls, meta: dict) -> dict:
+        """Older checkpoint formats -> the current one (a family overrides this for its own)."""
+        return meta
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {**self.checkpoint_metadata(), "rng": _rng_states()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY)
         if meta is None:
-            raise ValueError("checkpoint has no ocrlab metadata (charset, model config): not an ocrlab checkpoint")
-        Charset.from_dict(meta["charset"]).check_same(self.charset, "resuming from checkpoint")
+            raise CheckpointError("checkpoint has no ocrlab metadata (model config, label space): "
+                                  "not an ocrlab checkpoint")
+        meta = type(self).upgrade_metadata(meta)
+        self.check_label_space(meta, "resuming from checkpoint")
+        state = checkpoint.get("state_dict")
+        if state is not None:
+            self.check_architecture(meta, state)
         if meta.get("rng"):
             _set_rng_states(meta["rng"])
+
+    def check_label_space(self, meta: dict, context: str) -> None:
+        """The checkpoint's label space must be this model's: a clear error otherwise."""
+        from hydra.utils import instantiate
+
+        stored = meta.get("label_space") or {}
+        for key, current in self.label_space().items():
+            if key not in stored:
+                raise CheckpointError(f"{context}: the checkpoint has no label space {key!r}")
+            if stored[key] == current.to_config():
+                continue
+            other = instantiate(stored[key])
+            if callable(getattr(current, "check_same", None)):
+                current.check_same(other, context)  # raises with the family's own explanation
+                continue
+            raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
+
+    def check_architecture(self, meta: dict, state_dict: dict) -> None:
+        """Same parameter names and shapes as the checkpoint, or an error saying which model
+        config keys differ (instead of a list of state-dict keys)."""
+        mine = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+        if mine == theirs:
+            return
+        diff = config_diff(meta.get("model_config") or {}, self.frozen_config())
+        shown = "; ".join(diff[:10]) or "no config key differs (the code of the model changed?)"
+        missing = sorted(set(mine) - set(theirs))[:3]
+        unexpected = sorted(set(theirs) - set(mine))[:3]
+        raise CheckpointError(
+            f"the checkpoint's model config differs from this run's: {shown} "
+            f"(weights missing from the checkpoint: {missing}; not in this model: {unexpected}). "
+            "Resume with the checkpoint's model config, or start a new run."
+        )
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self, directory: str | Path, **options: Any) -> Path:
+        """A self-contained export directory: ``weights.pt`` + ``ocrlab_model.json``.
+
+        Families with another format inside (HF ``save_pretrained``, PEFT adapters, ONNX)
+        override this and :meth:`load_export`; ``options`` are the export CLI's flags.
+        """
+        unsupported = sorted(k for k, v in options.items() if v)
+        if unsupported:
+            raise ValueError(f"{type(self).__name__} has no export option {unsupported}: "
+                             "this family exports weights and config only")
+        directory = Path(directory)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        atomic_write(directory / EXPORT_WEIGHTS, lambda f: torch.save(state, f))
+        atomic_write_json(directory / EXPORT_META, self.checkpoint_metadata())
+        return directory
+
+    @classmethod
+    def load_export(cls, directory: Path, meta: dict) -> OcrModule:
+        """Rebuild from an export directory written by :meth:`export`."""
+        from ocrlab.loading import build_model
+
+        weights = directory / EXPORT_WEIGHTS
+        if not weights.is_file():
+            raise CheckpointError(f"{directory} is not a complete ocrlab export: {EXPORT_WEIGHTS} is missing")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"{weights} cannot be read as weights-only torch weights: {e}") from e
+        module = build_model(meta["model_config"])
+        module.load_state_dict(state)
+        return module
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: checkpoint X vs this run Y`` for the leaves that differ (training-only keys skipped)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        if not prefix and key in TRAINING_ONLY_KEYS:
+            continue
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, f"{name}.")
+        elif a != b:
+            out.append(f"{name}: checkpoint {_short(a)} vs this run {_short(b)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _rng_states() -> dict:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from ocrlab.lightning_modules.base import TextRecognitionModule
+from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
 from ocrlab.nets.recognizer import CTCRecognitionNet
 from ocrlab.text.charset import Charset
 from ocrlab.text.ctc import CTCDecoder
+
+log = logging.getLogger(__name__)
 
 
 class CTCRecognizer(TextRecognitionModule):
@@ -26,6 +29,7 @@ class CTCRecognizer(TextRecognitionModule):
         self.net = CTCRecognitionNet(backbone, neck, head, charset.num_classes, channels_last)
         self.decoder = CTCDecoder(charset, method=decoding, beam_width=beam_width)
         self.ctc_loss = nn.CTCLoss(blank=charset.blank_index, zero_infinity=True)
+        self._too_short: set[str] = set()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
@@ -38,7 +42,27 @@ class CTCRecognizer(TextRecognitionModule):
 
     def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
         log_probs, lengths = outputs
+        if self.training:
+            self._check_alignable(lengths, batch)
         return self.ctc_loss(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"])
+
+    def _check_alignable(self, lengths: torch.Tensor, batch: dict) -> None:
+        """CTC needs a time step per label character (two between repeats); a line too narrow
+        for its label gets an infinite loss, which ``zero_infinity`` turns into no gradient.
+        Such lines are named once and counted in the training report, not dropped in silence."""
+        needed = batch["target_lengths"].clone()
+        for i, target in enumerate(torch.split(batch["targets"], batch["target_lengths"].tolist())):
+            needed[i] += int((target[1:] == target[:-1]).sum())
+        short = (lengths.cpu() < needed.cpu()).nonzero().flatten().tolist()
+        for i in short:
+            path = batch["paths"][i]
+            if path in self._too_short:
+                continue
+            self._too_short.add(path)
+            self.sample_warnings["ctc_line_too_narrow_for_label"] += 1
+            log.warning("%s: %d CTC steps for a label of %d characters (%r): the line image is too narrow "
+                        "for its label and teaches nothing (check the image or the label)",
+                        path, int(lengths[i]), int(batch["target_lengths"][i]), batch["labels"][i])
 
     def decode(self, outputs: Any, batch: dict) -> list[str]:
         log_probs, lengths = outputs

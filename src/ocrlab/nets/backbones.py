@@ -166,7 +166,7 @@ class MobileNetV3Rec(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Seed 003's recognizer trunk: three conv + ReLU + max-pool + dropout stages.
+    """A small recognizer trunk: three conv + ReLU + max-pool + dropout stages.
 
     The first two pools halve height and width, the third halves the height only (W / 4 time
     steps, as for MobileNetV3); the remaining height is averaged away.

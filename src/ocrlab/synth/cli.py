@@ -22,9 +22,10 @@ def _add_thai_lines(subparsers: argparse._SubParsersAction) -> None:
         "thai-lines",
         help="Thai text-line images + PaddleOCR labels",
         description=(
-            "Render synthetic Thai financial text lines into OUTPUT_DIR ({split}.txt, images/, "
-            "manifest.json, SHA256SUMS). An existing OUTPUT_DIR with the same spec is left as is; "
-            "one with a different spec is an error."
+            "Render synthetic Thai financial text lines into OUTPUT_DIR: images/<split>/, the PaddleOCR "
+            "label files <split>.txt (written once every image exists), manifest.jsonl, dataset.json. "
+            "A complete OUTPUT_DIR with the same spec is left as is, an interrupted one resumed; one with "
+            "a different spec is an error."
         ),
     )
     parser.add_argument("--output-dir", required=True, help="dataset directory to create")
@@ -58,8 +59,8 @@ def _run_thai_lines(args: argparse.Namespace) -> int:
     from ocrlab.synth.thai_lines import (
         DatasetMismatchError,
         RaqmUnavailableError,
+        describe_dataset,
         ensure_thai_lines,
-        read_manifest,
     )
 
     if args.num_samples is not None:
@@ -88,13 +89,17 @@ def _run_thai_lines(args: argparse.Namespace) -> int:
         )
     except (ValueError, DatasetMismatchError, FontNotFoundError, RaqmUnavailableError) as error:
         raise CommandError(str(error)) from error
-    counts = read_manifest(output_dir)["counts"]
+    counts = describe_dataset(output_dir)["counts"]
     print(f"{output_dir}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
     return 0
 
 
-def _add_document_options(parser: argparse.ArgumentParser) -> None:
-    """Options every document generator shares (one meaning each, see dataset.write_dataset)."""
+def _add_document_parser(
+    subparsers: argparse._SubParsersAction, name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A document generator's subcommand with the options they all share (one meaning each,
+    see :func:`ocrlab.synth.dataset.write_dataset`)."""
+    parser = subparsers.add_parser(name, help=help, description=description)
     parser.add_argument("--num-samples", type=int, required=True, metavar="N", help="documents to make (>= 1)")
     parser.add_argument("--output-dir", required=True, help="dataset directory (new or empty, or this run's to resume)")
     parser.add_argument("--seed", type=int, default=0, help="same seed and options -> byte-identical output")
@@ -114,6 +119,20 @@ def _add_document_options(parser: argparse.ArgumentParser) -> None:
         "--extend", action="store_true", help="add these samples as a new part of the dataset already in OUTPUT_DIR"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _document_options(args: argparse.Namespace) -> dict[str, object]:
+    """The generator arguments of the shared options (dpi only when given: each generator has its own)."""
+    options: dict[str, object] = {
+        "seed": args.seed,
+        "hard_ratio": args.hard_ratio,
+        "image_format": args.image_format,
+        "grayscale": not args.color,
+    }
+    if args.dpi is not None:
+        options["dpi"] = args.dpi
+    return options
 
 
 def _write_documents(args: argparse.Namespace, make_generator: Callable[[], object]) -> int:
@@ -141,18 +160,16 @@ def _write_documents(args: argparse.Namespace, make_generator: Callable[[], obje
 
 
 def _add_invoices(subparsers: argparse._SubParsersAction) -> None:
-    from ocrlab.synth.plan import HARD_KINDS
+    from ocrlab.synth.invoices.schema import HARD_KINDS
 
-    parser = subparsers.add_parser(
+    parser = _add_document_parser(
+        subparsers,
         "invoices",
-        help="invoices, receipts and credit notes with ground-truth JSON, word boxes and PDFs",
-        description=(
-            "Render synthetic financial documents into OUTPUT_DIR: images/<id>_p<n>.<ext>, pdf/<id>.pdf, "
-            "ground_truth/<id>.json (schema in docs/synthetic_documents.md), manifest.jsonl, dataset.json. "
-            f"Hard kinds: {', '.join(HARD_KINDS)}."
-        ),
+        "invoices, receipts and credit notes with ground-truth JSON, word boxes and PDFs",
+        "Render synthetic financial documents into OUTPUT_DIR: images/<id>_p<n>.<ext>, pdf/<id>.pdf, "
+        "ground_truth/<id>.json (schema in docs/synthetic_documents.md), manifest.jsonl, dataset.json. "
+        f"Hard kinds: {', '.join(HARD_KINDS)}.",
     )
-    _add_document_options(parser)
     parser.add_argument("--plan", help="synthesis plan JSON (weights per hard kind, field, locale, currency, ...)")
     parser.add_argument("--locales", nargs="+", metavar="LOCALE", help="e.g. en_US de_DE th_TH (default: all 7)")
     parser.add_argument("--currencies", nargs="+", metavar="CODE", help="e.g. USD EUR (default: each locale's own)")
@@ -170,15 +187,11 @@ def _run_invoices(args: argparse.Namespace) -> int:
         try:
             plan = load_plan(args.plan) if args.plan else None
             return InvoiceGenerator(
-                seed=args.seed,
-                hard_ratio=args.hard_ratio,
+                **_document_options(args),
                 locales=args.locales,
                 currencies=args.currencies,
                 document_types=args.document_types,
                 plan=plan,
-                image_format=args.image_format,
-                grayscale=not args.color,
-                **_given(dpi=args.dpi),
             )
         except (PlanError, FontUnavailableError) as error:
             raise CommandError(str(error)) from error
@@ -186,22 +199,16 @@ def _run_invoices(args: argparse.Namespace) -> int:
     return _write_documents(args, make)
 
 
-def _given(**options: object) -> dict[str, object]:
-    """The options the user set (None = left at the generator's own default)."""
-    return {k: v for k, v in options.items() if v is not None}
-
-
 def _add_business_docs(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = _add_document_parser(
+        subparsers,
         "business-docs",
-        help="business documents for LayoutLMv3 (seed 002 format: 15 types, 35 PO subtypes, BIO labels)",
-        description=(
-            "Render synthetic business documents into OUTPUT_DIR in seed 002's format: train/, val/, test/ "
-            "with images/ and annotations/*.json {image_path, doc_type, po_subtype, words, boxes (0-1000), "
-            "token_labels, width, height}, plus label_map.json, manifest.jsonl and dataset.json."
-        ),
+        "business documents for LayoutLMv3 (the business-document annotation format: 15 types, 35 PO "
+        "subtypes, BIO labels)",
+        "Render synthetic business documents into OUTPUT_DIR in the business-document annotation format: "
+        "train/, val/, test/ with images/ and annotations/*.json {image_path, doc_type, po_subtype, words, "
+        "boxes (0-1000), token_labels, width, height}, plus label_map.json, manifest.jsonl and dataset.json.",
     )
-    _add_document_options(parser)
     parser.add_argument(
         "--holdout-layouts",
         action="store_true",
@@ -213,17 +220,9 @@ def _add_business_docs(subparsers: argparse._SubParsersAction) -> None:
 def _run_business_docs(args: argparse.Namespace) -> int:
     from ocrlab.synth.business_docs import BusinessDocGenerator
 
-    def make() -> object:
-        return BusinessDocGenerator(
-            seed=args.seed,
-            hard_ratio=args.hard_ratio,
-            image_format=args.image_format,
-            grayscale=not args.color,
-            holdout_layouts=args.holdout_layouts,
-            **_given(dpi=args.dpi),
-        )
-
-    return _write_documents(args, make)
+    return _write_documents(
+        args, lambda: BusinessDocGenerator(**_document_options(args), holdout_layouts=args.holdout_layouts)
+    )
 
 
 # Registry of subcommands, in --help order.

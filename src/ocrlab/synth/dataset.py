@@ -1,4 +1,4 @@
-"""The dataset writer shared by the document generators (invoices, business documents, ...).
+"""The one dataset writer of every generator (Thai text lines, invoices, business documents).
 
 A generator is a picklable object with
 
@@ -7,31 +7,47 @@ A generator is a picklable object with
   JSON-able; two runs with equal specs write equal bytes;
 * ``static_files() -> dict[str, bytes]``: files written once per dataset (e.g. a label map);
 * ``sample(index) -> Sample``: the files of sample ``index`` (relative path -> bytes) and its
-  manifest record, a pure function of ``(spec, index)`` so that any worker may make any sample.
+  manifest record, a pure function of ``(spec, index)`` so that any worker may make any sample;
+* optionally ``final_files(records) -> dict[str, bytes]``: files made from the manifest records
+  of every sample (in index order) once all are listed, e.g. the PaddleOCR label files of the
+  Thai lines; ``extendable`` (default True: ``extend=True`` may add parts); ``unit`` (the
+  progress bar's, default ``"doc"``).
 
 :func:`write_dataset` lays a dataset out as::
 
     D/dataset.json      kind, format version, parts [{spec, start, num_samples}], complete flag,
-                        static file checksums
+                        checksums of the static and final files
     D/manifest.jsonl    one line per sample, in index order: index, files {path: sha256}, record
     D/<sample files>    written by the generator's paths
+    D/<final files>     written when every sample is listed, before ``complete`` turns true
 
 Guarantees: every file appears under its final name only when complete (temp file + rename);
-``manifest.jsonl`` lists a sample only after all its files exist, so an interrupted run resumes
-from the first index it does not list (a sample made but not yet listed is made again, with the
-same bytes); the same spec gives byte-identical output for any number of workers; an output
-directory that holds anything else (another kind, another spec, unrelated files) is refused
-unless ``extend=True`` asks to add a new part with the new spec to an existing dataset.
+``manifest.jsonl`` lists a sample only after all its files exist, so an interrupted run (an
+error, Ctrl-C, SIGKILL) resumes from the first index it does not list (a sample made but not yet
+listed is made again, with the same bytes; temp files are removed); the final files exist only
+once every sample does; :func:`verify_dataset` refuses an incomplete dataset; the same spec gives
+byte-identical output for any number of workers; worker processes exit when the writing process
+dies; one process writes a directory at a time (a second one waits for it); a complete dataset
+run again is left untouched; an output directory that holds anything else (another kind, another
+spec, unrelated files) is refused unless ``extend=True`` asks to add a new part with the new spec
+to an existing dataset.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
+import shutil
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +58,15 @@ from ocrlab.utils.io import atomic_write_bytes, atomic_write_json
 DATASET_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"
 FORMAT = "ocrlab-synth-dataset/1"
+log = logging.getLogger(__name__)
 
 
 class DatasetConflictError(FileExistsError):
     """The output directory holds something this run must not overwrite or mix with."""
+
+
+class DatasetIncompleteError(ValueError):
+    """The dataset's run was interrupted: it lists fewer samples than it should hold."""
 
 
 @dataclass
@@ -88,42 +109,63 @@ def write_dataset(
         raise ValueError(f"workers={workers!r}: expected an integer >= 1")
     out = Path(output_dir)
     spec = json.loads(json.dumps(generator.spec()))  # normalized as it will be stored
-    info = _plan_parts(out, generator.kind, spec, num_samples, extend)
-    part = info["parts"][-1]
-    start, stop = part["start"], part["start"] + part["num_samples"]
+    if extend and not getattr(generator, "extendable", True):
+        raise ValueError(f"{generator.kind} datasets cannot be extended: write the new samples to another directory")
+    _plan_parts(out, generator, spec, num_samples, extend)  # refuse before creating anything
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise DatasetConflictError(f"output dir {out}: cannot create it ({error.strerror})") from error
+    with _exclusive(out), _removed_on_failure(out, created):
+        info = _plan_parts(out, generator, spec, num_samples, extend)  # again: another run may have written it
+        part = info["parts"][-1]
+        start, stop = part["start"], part["start"] + part["num_samples"]
+        if info.get("complete") and info.get("num_samples") == stop:
+            return DatasetSummary(out, stop, 0, part["num_samples"])  # nothing to do: left untouched
+        _remove_temp_files(out)
+        static = generator.static_files()
+        for rel, data in static.items():
+            atomic_write_bytes(out / rel, data)
+        info["static_files"] = {rel: _sha256(data) for rel, data in sorted(static.items())}
+        info["complete"] = False
+        atomic_write_json(out / DATASET_FILE, info)
 
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_temp_files(out)
-    static = generator.static_files()
-    for rel, data in static.items():
-        atomic_write_bytes(out / rel, data)
-    info["static_files"] = {rel: _sha256(data) for rel, data in sorted(static.items())}
-    info["complete"] = False
-    atomic_write_json(out / DATASET_FILE, info)
+        done = _listed_samples(out / MANIFEST_FILE, stop)
+        resumed = max(0, done - start)
+        todo = range(max(start, done), stop)
+        if resumed:
+            log.warning("%s: resuming an interrupted run: %d of %d samples were listed", out, done, stop)
+        from tqdm import tqdm
 
-    done = _listed_samples(out / MANIFEST_FILE, stop)
-    resumed = max(0, done - start)
-    todo = range(max(start, done), stop)
-    from tqdm import tqdm
-
-    with (
-        open(out / MANIFEST_FILE, "a", encoding="utf-8", newline="\n") as manifest,
-        tqdm(
-            total=stop - start, initial=resumed, disable=not progress, desc=f"{generator.kind} -> {out}", unit="doc"
-        ) as bar,
-        _results(generator, str(out), todo, workers) as results,
-    ):
-        for i, line in enumerate(results):
-            manifest.write(line)
-            manifest.flush()  # a killed process loses no listed sample
-            if i % 64 == 63:  # bound what a machine crash can lose without an fsync per sample
-                os.fsync(manifest.fileno())
-            bar.update()
-        manifest.flush()
-        os.fsync(manifest.fileno())
-    info["complete"] = True
-    info["num_samples"] = stop
-    atomic_write_json(out / DATASET_FILE, info)
+        with (
+            open(out / MANIFEST_FILE, "a", encoding="utf-8", newline="\n") as manifest,
+            tqdm(
+                total=stop - start,
+                initial=resumed,
+                disable=not progress,
+                desc=f"{generator.kind} -> {out}",
+                unit=getattr(generator, "unit", "doc"),
+            ) as bar,
+            _results(generator, str(out), todo, workers) as results,
+        ):
+            for i, line in enumerate(results):
+                manifest.write(line)
+                manifest.flush()  # a killed process loses no listed sample
+                if i % 64 == 63:  # bound what a machine crash can lose without an fsync per sample
+                    os.fsync(manifest.fileno())
+                bar.update()
+            manifest.flush()
+            os.fsync(manifest.fileno())
+        make_final = getattr(generator, "final_files", None)
+        final = make_final(iter_manifest(out)) if make_final is not None else {}
+        for rel, data in final.items():
+            atomic_write_bytes(out / rel, data)
+        if final:
+            info["final_files"] = {rel: _sha256(data) for rel, data in sorted(final.items())}
+        info["complete"] = True
+        info["num_samples"] = stop
+        atomic_write_json(out / DATASET_FILE, info)
     return DatasetSummary(out, stop, len(todo), resumed)
 
 
@@ -140,22 +182,43 @@ def read_dataset_info(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return info
 
 
+def iter_manifest(output_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The manifest's records in index order, one at a time (a torn last line is skipped)."""
+    with open(Path(output_dir) / MANIFEST_FILE, encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n"):
+                yield json.loads(line)
+
+
 def read_manifest(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The manifest's records in index order."""
-    path = Path(output_dir) / MANIFEST_FILE
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.endswith("\n")]
+    return list(iter_manifest(output_dir))
+
+
+def expected_samples(info: dict[str, Any]) -> int:
+    """How many samples the dataset described by ``info`` holds once complete (all parts)."""
+    last = info["parts"][-1]
+    return last["start"] + last["num_samples"]
 
 
 def verify_dataset(output_dir: str | os.PathLike[str]) -> int:
-    """Check every listed file against its checksum; returns the number of files checked.
+    """Check that the dataset is complete and every listed file matches its checksum; returns
+    the number of files checked.
 
-    Raises ``ValueError`` naming the first missing or changed file."""
+    Raises :class:`DatasetIncompleteError` for an interrupted dataset (naming how many samples
+    it lists of how many) and ``ValueError`` naming the first missing or changed file."""
     out = Path(output_dir)
     info = read_dataset_info(out)
-    checked = 0
-    listed = [(rel, sha) for rel, sha in info.get("static_files", {}).items()]
-    for record in read_manifest(out):
+    records = read_manifest(out) if (out / MANIFEST_FILE).exists() else []
+    expected = expected_samples(info)
+    if not info.get("complete") or len(records) != expected:
+        state = "complete but " if info.get("complete") else "incomplete: its run was interrupted; "
+        raise DatasetIncompleteError(
+            f"{out}: {state}the manifest lists {len(records)} of {expected} samples; run the same "
+            "command again to finish it"
+        )
+    listed = [*info.get("static_files", {}).items(), *info.get("final_files", {}).items()]
+    for record in records:
         listed += list(record["files"].items())
     for rel, sha in listed:
         path = out / rel
@@ -163,12 +226,14 @@ def verify_dataset(output_dir: str | os.PathLike[str]) -> int:
             raise ValueError(f"{path}: listed in the manifest but missing")
         if _sha256(path.read_bytes()) != sha:
             raise ValueError(f"{path}: checksum differs from the manifest (file changed or truncated)")
-        checked += 1
-    return checked
+    return len(listed)
 
 
-def _plan_parts(out: Path, kind: str, spec: dict[str, Any], num_samples: int, extend: bool) -> dict[str, Any]:
+def _plan_parts(
+    out: Path, generator: SampleGenerator, spec: dict[str, Any], num_samples: int, extend: bool
+) -> dict[str, Any]:
     """The dataset description this run writes: new, resumed, or extended by one part."""
+    kind = generator.kind
     new_part = {"spec": spec, "start": 0, "num_samples": num_samples}
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return {"format": FORMAT, "kind": kind, "parts": [new_part], "num_samples": 0}
@@ -190,10 +255,17 @@ def _plan_parts(out: Path, kind: str, spec: dict[str, Any], num_samples: int, ex
         return info  # resume (or nothing left to do)
     if not extend:
         changed = sorted(k for k in set(spec) | set(last["spec"]) if spec.get(k) != last["spec"].get(k))
-        what = f"options {changed}" if changed else f"num_samples {last['num_samples']}"
+        if changed:
+            details = "; ".join(
+                f"{k}: existing {_short(last['spec'].get(k))} != requested {_short(spec.get(k))}" for k in changed
+            )
+            what = f"options {changed} differ from this run's ({details})"
+        else:
+            what = f"num_samples {last['num_samples']} differs from this run's {num_samples}"
+        hint = "pass --extend (extend=True) to add these samples to it as a new part, or choose another directory"
         raise DatasetConflictError(
-            f"output dir {out} holds another dataset (its {what} differ from this run's); "
-            "pass --extend (extend=True) to add these samples to it as a new part, or choose another directory"
+            f"output dir {out} holds another dataset (its {what}); "
+            + (hint if getattr(generator, "extendable", True) else "remove it or choose another directory")
         )
     if not info.get("complete"):
         raise DatasetConflictError(
@@ -203,6 +275,44 @@ def _plan_parts(out: Path, kind: str, spec: dict[str, Any], num_samples: int, ex
     start = last["start"] + last["num_samples"]
     info["parts"].append(dict(new_part, start=start))
     return info
+
+
+@contextlib.contextmanager
+def _removed_on_failure(out: Path, created: bool) -> Iterator[None]:
+    """On an error, remove ``out`` if this run created it and listed no sample in it: there is
+    nothing to resume. A dataset with listed samples stays, for the next run to resume."""
+    try:
+        yield
+    except BaseException:
+        if created and _listed_samples(out / MANIFEST_FILE, sys.maxsize) == 0:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the directory ``out`` (released when the process dies, whatever
+    kills it): a second writer of the same directory waits, then finds the dataset made."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process writing %s ...", out)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _listed_samples(manifest: Path, stop: int) -> int:
@@ -232,11 +342,31 @@ def _sha256(data: bytes) -> str:
 
 # -- workers -------------------------------------------------------------------------------
 _worker_state: tuple[SampleGenerator, str] | None = None
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _init_worker(generator: SampleGenerator, out: str) -> None:
+def _init_worker(generator: SampleGenerator, out: str, parent_pid: int) -> None:
     global _worker_state
+    exit_with_parent(parent_pid)
     _worker_state = (generator, out)
+
+
+def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Make this (worker) process end when ``parent_pid``, its parent, dies, however it dies
+    (SIGKILL included): the kernel's parent-death signal on Linux, plus a daemon thread that
+    polls the parent pid (other systems, and a parent that died before the signal was armed)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)  # orphaned: the writer is gone, and with it whatever this process makes
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _make_in_worker(index: int) -> str:
@@ -270,7 +400,7 @@ def _results(generator: SampleGenerator, out: str, indices: range, workers: int)
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(generator, out),
+        initargs=(generator, out, os.getpid()),
     )
     try:
         chunksize = max(1, min(16, len(indices) // (workers * 8)))

@@ -17,12 +17,16 @@ A plan is a JSON object (every key optional)::
 * every other section maps names to non-negative relative weights. A section that is absent
   keeps the default (uniform) draw; names left out of a present section get weight 0, except in
   ``hard_kinds`` and ``fields``, which add to the defaults (each hard kind has base weight 1).
-* ``hard_kinds``: weight of each named kind (:data:`HARD_KINDS`) when a hard document draws its
-  kinds.
-* ``fields``: a field that the model gets wrong (``vendor``, ``client``, ``dates``,
-  ``line_items``, ``line_items.description``, ``amounts``, ``taxes``, ``discounts``, ``total``,
-  ``number``; a ``prefix.sub`` key counts for its prefix) raises the weight of every hard kind
-  that stresses it (:data:`FIELD_STRESSORS`) by the field's weight.
+* ``hard_kinds``: weight of each named kind (:data:`~ocrlab.synth.invoices.schema.HARD_KINDS`)
+  when a hard document draws its kinds.
+* ``fields``: a field group that the model gets wrong (``vendor``, ``client``, ``dates``,
+  ``line_items``, ``amounts``, ``taxes``, ``discounts``, ``total``, ``number``: the groups of
+  :data:`~ocrlab.synth.invoices.schema.FIELD_GROUPS`; a ``group.sub`` key such as
+  ``line_items.description`` counts for its group) raises the weight of every hard kind that
+  stresses it (:data:`~ocrlab.synth.invoices.schema.FIELD_STRESSORS`) by the field's weight.
+
+Field names and hard kinds come from :mod:`ocrlab.synth.invoices.schema`, the module that
+defines the ground truth, so a plan names fields exactly as the ground truth and the metrics do.
 * ``locales`` / ``currencies`` / ``document_types`` / ``layouts``: the draw of those attributes.
   A currency outside a locale's usual one is printed with that locale's number style.
 
@@ -39,31 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HARD_KINDS: tuple[str, ...] = (
-    "many_line_items",  # 25-40 items: tables that run to a second page
-    "long_descriptions",  # descriptions that wrap over several lines
-    "small_font",  # 5.5-7 pt body text
-    "dense_layout",  # tight margins and line spacing
-    "skew",  # page rotated 1-4 degrees (boxes follow)
-    "low_contrast",  # faded toner, grey paper
-    "scan_noise",  # blur, noise, specks, JPEG artefacts
-    "stamp",  # a translucent rubber stamp over the text
-    "uncommon_currency",  # a currency/number style other than the locale's own
-    "discounts_multi_tax",  # discounts plus two or three tax rates
-    "missing_optional_fields",  # no phone/email/tax id/due date/terms/notes
-)
-
-FIELD_STRESSORS: dict[str, tuple[str, ...]] = {
-    "vendor": ("missing_optional_fields", "dense_layout", "small_font"),
-    "client": ("missing_optional_fields", "dense_layout", "small_font"),
-    "dates": ("missing_optional_fields", "scan_noise", "low_contrast"),
-    "number": ("scan_noise", "stamp", "low_contrast"),
-    "line_items": ("many_line_items", "long_descriptions", "dense_layout"),
-    "amounts": ("uncommon_currency", "small_font", "scan_noise"),
-    "taxes": ("discounts_multi_tax", "uncommon_currency"),
-    "discounts": ("discounts_multi_tax",),
-    "total": ("stamp", "uncommon_currency", "skew"),
-}
+from ocrlab.synth.invoices.schema import FIELD_STRESSORS, HARD_KINDS, PLAN_NAMES
 
 SECTIONS = ("hard_kinds", "fields", "locales", "currencies", "document_types", "layouts")
 TOP_LEVEL_KEYS = ("version",) + ("hard_ratio",) + SECTIONS
@@ -124,8 +104,6 @@ def parse_plan(data: Any, allowed: Mapping[str, tuple[str, ...]] | None = None) 
     """Validate a plan mapping. ``allowed`` gives the legal names of ``locales``,
     ``currencies``, ``document_types`` and ``layouts`` (default: the invoice generator's)."""
     if allowed is None:
-        from ocrlab.synth.invoices import PLAN_NAMES
-
         allowed = PLAN_NAMES
     if not isinstance(data, dict):
         raise PlanError(f"expected a JSON object with keys {list(TOP_LEVEL_KEYS)}, got {type(data).__name__}")

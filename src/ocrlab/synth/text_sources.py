@@ -164,12 +164,12 @@ class ThaiLineTextSampler:
         return f"{value:,}" if rng.random() < 0.5 else str(value)
 
     def _decimal(self, rng: np.random.Generator) -> str:
-        form = rng.integers(3)
-        if form == 0:
-            return f"{rng.uniform(0, 100_000):,.2f}"
-        if form == 1:
-            return f"{rng.uniform(0, 100):.{int(rng.integers(1, 4))}f}"
-        return f"{int(rng.choice([3, 5, 7, 10, 15]))}%"  # VAT and withholding rates
+        forms = (
+            lambda: f"{rng.uniform(0, 100_000):,.2f}",
+            lambda: f"{rng.uniform(0, 100):.{int(rng.integers(1, 4))}f}",
+            lambda: f"{int(rng.choice([3, 5, 7, 10, 15]))}%",  # VAT and withholding rates
+        )
+        return _pick(rng, forms)()
 
     def _date(self, rng: np.random.Generator) -> str:
         day, month = int(rng.integers(1, 29)), int(rng.integers(1, 13))
@@ -192,40 +192,46 @@ class ThaiLineTextSampler:
     def _amount(self, rng: np.random.Generator) -> str:
         value = round(float(10 ** rng.uniform(0, 7)), 2)
         number = f"{value:,.2f}"
-        form = rng.integers(6)
-        if form == 0:
-            return f"฿{number}"
-        if form == 1:
-            return f"{number} บาท"
-        if form == 2:
-            return f"{_pick(rng, CURRENCY_CODES)} {number}"
-        if form == 3:
-            return f"-{number}" if rng.random() < 0.5 else f"({number})"
-        if form == 4:
-            return f"{number} THB"
-        from pythainlp.util import bahttext  # amount in words, as written on cheques and receipts
 
-        return f"({bahttext(value)})"
+        def in_words() -> str:  # as written on cheques and receipts
+            from pythainlp.util import bahttext
+
+            return f"({bahttext(value)})"
+
+        forms = (
+            lambda: f"฿{number}",
+            lambda: f"{number} บาท",
+            lambda: f"{_pick(rng, CURRENCY_CODES)} {number}",
+            lambda: f"-{number}" if rng.random() < 0.5 else f"({number})",
+            lambda: f"{number} THB",
+            in_words,
+        )
+        return _pick(rng, forms)()
 
     def _code(self, rng: np.random.Generator) -> str:
-        form = rng.integers(6)
-        if form == 0:
-            return f"{_pick(rng, CODE_PREFIXES)}-{int(rng.integers(2015, 2031))}-{int(rng.integers(0, 100000)):05d}"
-        if form == 1:
-            return f"{_pick(rng, CODE_PREFIXES)}#{int(rng.integers(100, 100000))}"
-        if form == 2:  # 13-digit Thai tax id, plain or grouped 1-4-5-2-1
-            digits = "".join(str(d) for d in rng.integers(0, 10, size=13))
-            if rng.random() < 0.5:
-                return digits
-            return f"{digits[0]}-{digits[1:5]}-{digits[5:10]}-{digits[10:12]}-{digits[12]}"
-        if form == 3:
-            letters = "".join(
-                chr(ord("A") + int(i)) for i in rng.integers(0, 26, size=int(rng.integers(2, 4)))
-            )
-            return f"{letters}{int(rng.integers(0, 10**6)):06d}"
-        if form == 4:  # phone number
-            return f"0{int(rng.integers(2, 10))}-{int(rng.integers(0, 1000)):03d}-{int(rng.integers(0, 10000)):04d}"
-        return f"{_pick(rng, CODE_PREFIXES)}{int(rng.integers(0, 10**7)):07d}"
+        forms = (
+            lambda: f"{_pick(rng, CODE_PREFIXES)}-{int(rng.integers(2015, 2031))}-{int(rng.integers(0, 100000)):05d}",
+            lambda: f"{_pick(rng, CODE_PREFIXES)}#{int(rng.integers(100, 100000))}",
+            lambda: self._tax_id(rng),
+            lambda: self._letters_and_digits(rng),
+            # phone number
+            lambda: f"0{int(rng.integers(2, 10))}-{int(rng.integers(0, 1000)):03d}-{int(rng.integers(0, 10000)):04d}",
+            lambda: f"{_pick(rng, CODE_PREFIXES)}{int(rng.integers(0, 10**7)):07d}",
+        )
+        return _pick(rng, forms)()
+
+    @staticmethod
+    def _tax_id(rng: np.random.Generator) -> str:
+        """13-digit Thai tax id, plain or grouped 1-4-5-2-1."""
+        digits = "".join(str(d) for d in rng.integers(0, 10, size=13))
+        if rng.random() < 0.5:
+            return digits
+        return f"{digits[0]}-{digits[1:5]}-{digits[5:10]}-{digits[10:12]}-{digits[12]}"
+
+    @staticmethod
+    def _letters_and_digits(rng: np.random.Generator) -> str:
+        letters = "".join(chr(ord("A") + int(i)) for i in rng.integers(0, 26, size=int(rng.integers(2, 4))))
+        return f"{letters}{int(rng.integers(0, 10**6)):06d}"
 
     def _latin_word(self, rng: np.random.Generator) -> str:
         word = _pick(rng, LATIN_WORDS)

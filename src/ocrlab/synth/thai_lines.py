@@ -1,21 +1,23 @@
-"""Synthetic Thai text-line datasets in PaddleOCR recognition format.
+"""Synthetic Thai text-line datasets: line images and PaddleOCR label files.
 
-Layout of a dataset directory::
+Written by the shared writer (:func:`ocrlab.synth.dataset.write_dataset`), like every generator::
 
-    manifest.json            spec, counts, fonts, environment, checksum of SHA256SUMS
-    SHA256SUMS               ``<sha256>  <path>`` per image, then per label file (``sha256sum -c``)
-    train.txt                ``images/train/000000.png<TAB>label`` per line
+    dataset.json             kind "thai-lines", the spec, complete flag, checksums of the label files
+    manifest.jsonl           one line per image, in order: index, files {path: sha256}, split, label, font
+    train.txt                PaddleOCR label file: ``images/train/000000.png<TAB>label`` per line
     images/train/000000.png  RGB line image
     ...                      one label file and image folder per split
 
-``manifest.json`` holds ``spec``: every argument that changes the bytes written (seed, split
-counts, font filters, font sizes, the full resolved degradation config, text lengths and
-weights, image format) plus ``generator`` and ``format_version``. Arguments that do not change
-bytes (``workers``, ``progress``) are not part of it. It also lists the fonts that were
-candidates (family, style, file name, sha256, number of samples drawn with each) and the
-library versions that rendered them; these are provenance, not spec: system fonts differ
-between machines, so use ``fonts_include=["Sarabun", "Kanit", "Prompt"]`` (always installed)
-where datasets must be byte-identical across machines.
+The label files are written (atomically) once every image is listed: a directory with label
+files holds all its images. An interrupted run resumes from the first image the manifest does
+not list; :func:`ocrlab.synth.dataset.verify_dataset` checks every image and label file.
+
+The spec holds every argument that changes the bytes written (seed, split counts, font filters,
+font sizes, the full resolved degradation config, text lengths and weights, image format) plus
+``generator``, ``format_version`` and the candidate fonts (family, style, file name, sha256).
+Arguments that do not change bytes (``workers``, ``progress``) are not part of it. System fonts
+differ between machines, so use ``fonts_include=["Sarabun", "Kanit", "Prompt"]`` (always
+installed) where datasets must be byte-identical across machines.
 
 Sample ``i`` of split ``s`` is a function of ``(seed, s, i)`` only: its generator is
 ``numpy.random.default_rng([seed, split_key(s), i])``. So the output does not depend on
@@ -24,33 +26,29 @@ Sample ``i`` of split ``s`` is a function of ``(seed, s, i)`` only: its generato
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
+import bisect
+import collections
 import functools
 import hashlib
 import io
-import json
-import multiprocessing
+import itertools
 import os
-import platform
 import re
-import shutil
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
+from ocrlab.synth.dataset import DatasetConflictError, Sample, iter_manifest, read_dataset_info, write_dataset
 from ocrlab.synth.degrade import DegradationConfig, Degrader
 from ocrlab.synth.fonts import FontRecord, discover_fonts
 from ocrlab.synth.text_sources import ThaiLineTextSampler
 
 GENERATOR = "ocrlab.synth.thai_lines"
-FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-CHECKSUMS_NAME = "SHA256SUMS"
+FORMAT_VERSION = 2  # 2: the shared dataset writer (dataset.json, manifest.jsonl)
+KIND = "thai-lines"
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG"}
 DEFAULT_SPLITS: Mapping[str, int] = {"train": 10_000, "val": 1_000, "test": 1_000}
 SPLIT_NAME = re.compile(r"[a-z0-9_]+")
@@ -61,8 +59,8 @@ class RaqmUnavailableError(RuntimeError):
     """Pillow was built without libraqm: Thai cannot be shaped correctly."""
 
 
-class DatasetMismatchError(FileExistsError):
-    """The output directory exists but holds something other than the requested dataset."""
+# One error for "the directory holds something else", whichever generator writes it.
+DatasetMismatchError = DatasetConflictError
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -210,31 +208,37 @@ def _family_names(names: Sequence[str] | None, what: str) -> list[str] | None:
     return sorted({n.casefold() for n in names})
 
 
-def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The parsed ``manifest.json`` of a dataset directory."""
-    path = Path(dataset_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {dataset_dir} is not a generated dataset")
-    return json.loads(path.read_text(encoding="utf-8"))
+def describe_dataset(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a Thai-line dataset holds: ``spec``, ``counts`` and ``label_files`` per split,
+    ``fonts`` (the candidates, each with the number of ``samples`` drawn in it), ``complete``."""
+    dataset_dir = Path(dataset_dir)
+    try:
+        info = read_dataset_info(dataset_dir)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{dataset_dir} holds no dataset.json: it is not a generated dataset"
+        ) from None
+    if info.get("kind") != KIND:
+        raise DatasetMismatchError(f"{dataset_dir} holds a {info.get('kind')!r} dataset, not Thai lines")
+    spec = info["parts"][-1]["spec"]
+    used = collections.Counter(record["font"] for record in iter_manifest(dataset_dir))
+    return {
+        "spec": spec,
+        "counts": dict(spec["splits"]),
+        "label_files": {split: f"{split}.txt" for split in spec["splits"]},
+        "fonts": [dict(font, samples=used[font["filename"]]) for font in spec["fonts"]],
+        "complete": bool(info.get("complete")),
+    }
 
 
-def _check_existing(output_dir: Path, spec: dict[str, Any]) -> None:
-    """Return if ``output_dir`` holds exactly ``spec``; else raise naming what differs."""
-    manifest_path = output_dir / MANIFEST_NAME
-    if not manifest_path.is_file():
+def _refuse_earlier_layout(output_dir: Path) -> None:
+    """A directory written by the earlier Thai-line writer (``manifest.json`` + ``SHA256SUMS``)
+    cannot be resumed or verified: say so instead of calling it unrelated files."""
+    if (output_dir / "manifest.json").is_file() and not (output_dir / "dataset.json").exists():
         raise DatasetMismatchError(
-            f"{output_dir} exists but has no {MANIFEST_NAME}, so it is not a dataset made by {GENERATOR}; "
-            "remove it or choose another output_dir"
-        )
-    existing = json.loads(manifest_path.read_text(encoding="utf-8")).get("spec", {})
-    differing = sorted(k for k in existing.keys() | spec.keys() if existing.get(k) != spec.get(k))
-    if differing:
-        details = "; ".join(
-            f"{k}: existing {existing.get(k)!r} != requested {spec.get(k)!r}" for k in differing
-        )
-        raise DatasetMismatchError(
-            f"{output_dir} holds a different dataset (spec keys {differing} differ: {details}); "
-            "remove it or choose another output_dir"
+            f"{output_dir} holds a Thai-line dataset in the earlier layout (manifest.json, SHA256SUMS), which "
+            "this version neither resumes nor verifies; its label files still train as they are (data.synth=null), "
+            "or remove the directory to generate it again"
         )
 
 
@@ -244,68 +248,35 @@ def generate_thai_lines(
     splits: Mapping[str, int] | None = None,
     seed: int = 0,
     workers: int = 1,
-    fonts_include: Sequence[str] | None = None,
-    fonts_exclude: Sequence[str] | None = None,
-    font_size: tuple[int, int] = (24, 40),
-    degradations: DegradationConfig | Mapping[str, Any] | None = None,
-    min_chars: int = 5,
-    max_chars: int = 40,
-    text_weights: Mapping[str, float] | None = None,
-    image_format: str = "png",
     progress: bool = True,
+    **options: Any,
 ) -> Path:
     """Make the dataset at ``output_dir`` exist with this spec; return its path.
 
-    * ``output_dir`` absent: generate into the sibling ``.{name}.partial-{pid}`` and rename it
-      onto ``output_dir`` at the end (atomic). On any error the partial directory is removed
-      and ``output_dir`` does not appear.
-    * ``output_dir`` holds a dataset with an equal spec: return it untouched (nothing rewritten),
-      so calling this on first use is idempotent; concurrent callers (e.g. DDP ranks) agree.
-    * anything else there: :class:`DatasetMismatchError` naming the directory and the differing
-      spec keys.
+    * ``output_dir`` absent or empty: generate it.
+    * ``output_dir`` holds this spec's dataset, complete: return it untouched (nothing
+      rewritten), so calling this on first use is idempotent; a second process calling it while
+      the first one writes waits for it, then finds the dataset made.
+    * ``output_dir`` holds this spec's dataset, interrupted (an error, Ctrl-C, a kill): resume it
+      from the first image its manifest does not list.
+    * anything else there (another spec, unrelated files): :class:`DatasetMismatchError` naming
+      the directory and the differing spec keys; nothing is written.
 
-    ``splits`` defaults to :data:`DEFAULT_SPLITS`; see :func:`build_spec` for the other spec
-    arguments. ``workers > 1`` uses a ``spawn`` process pool; the bytes written are the same.
+    A run that fails before its first image is listed removes the directory it created.
+    ``splits`` defaults to :data:`DEFAULT_SPLITS`; ``options`` are the other spec arguments of
+    :func:`build_spec` (``fonts_include``, ``fonts_exclude``, ``font_size``, ``degradations``,
+    ``min_chars``, ``max_chars``, ``text_weights``, ``image_format``). ``workers > 1`` uses a
+    ``spawn`` process pool; the bytes written are the same.
     """
-    spec = build_spec(
-        splits,
-        seed,
-        fonts_include,
-        fonts_exclude,
-        font_size,
-        degradations,
-        min_chars,
-        max_chars,
-        text_weights,
-        image_format,
-    )
+    spec = build_spec(splits, seed, **options)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     output_dir = Path(output_dir)
-    if output_dir.exists():
-        _check_existing(output_dir, spec)
-        return output_dir
+    _refuse_earlier_layout(output_dir)
     require_raqm()
     fonts = discover_fonts(include=spec["fonts_include"], exclude=spec["fonts_exclude"])
-
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial_dir = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
-    if partial_dir.exists():  # left by a killed run of a process with our pid
-        shutil.rmtree(partial_dir)
-    try:
-        _write_dataset(
-            partial_dir, spec, fonts, workers, progress, description=f"thai-lines {output_dir.name}"
-        )
-        try:
-            os.replace(partial_dir, output_dir)
-        except OSError:
-            if not output_dir.exists():
-                raise
-            _check_existing(output_dir, spec)  # another process finished the same dataset first
-            shutil.rmtree(partial_dir, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        raise
+    generator = ThaiLineGenerator(spec, fonts)
+    write_dataset(generator, output_dir, generator.num_samples, workers=workers, progress=progress)
     return output_dir
 
 
@@ -313,54 +284,76 @@ def generate_thai_lines(
 ensure_thai_lines = generate_thai_lines
 
 
-@dataclass(frozen=True)
-class _Job:
-    """Everything a worker needs to write samples; picklable for ``spawn``."""
+class ThaiLineGenerator:
+    """Thai line images for :func:`ocrlab.synth.dataset.write_dataset`.
 
-    dataset_dir: str
-    spec: dict[str, Any]
-    font_paths: tuple[str, ...]
+    Index ``k`` runs over the splits in name order (``spec["splits"]``): the first
+    ``splits[s0]`` indices are split ``s0``'s images 0, 1, ..., then ``s1``'s, and so on.
+    Fonts, words and the degradation config are loaded once per process, on first use."""
 
+    kind = KIND
+    unit = "line"
+    extendable = False  # the split counts are part of the spec: a new part would reuse file names
 
-@dataclass(frozen=True)
-class _Written:
-    split: str
-    path: str  # relative to the dataset directory
-    label: str
-    sha256: str
-    font_index: int
+    def __init__(self, spec: dict[str, Any], fonts: Sequence[FontRecord]):
+        self._spec = {**spec, "fonts": [font.to_dict() for font in fonts]}
+        self.font_paths = tuple(font.path for font in fonts)
+        self.font_names = tuple(font.filename for font in fonts)
+        self.splits: dict[str, int] = dict(spec["splits"])
+        self.split_names = tuple(self.splits)
+        self.starts = list(itertools.accumulate(self.splits.values(), initial=0))[:-1]
+        self.num_samples = sum(self.splits.values())
+        self._tools: tuple[ThaiLineTextSampler, Degrader] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tools": None}  # rebuilt in each worker
 
-class _SampleWriter:
-    """Renders and writes samples; built once per process (fonts, words and config loaded once)."""
+    def spec(self) -> dict[str, Any]:
+        return self._spec
 
-    def __init__(self, job: _Job):
-        spec = job.spec
-        self.dataset_dir = Path(job.dataset_dir)
-        self.seed = spec["seed"]
-        self.font_paths = job.font_paths
-        self.font_size = spec["font_size"]
-        self.extension = spec["image_format"]
-        self.sampler = ThaiLineTextSampler(spec["min_chars"], spec["max_chars"], spec["text_weights"])
-        self.degrader = Degrader(DegradationConfig.from_dict(spec["degradations"]))
+    def static_files(self) -> dict[str, bytes]:
+        return {}
 
-    def __call__(self, task: tuple[str, int]) -> _Written:
-        split, index = task
-        rng = np.random.default_rng([self.seed, split_key(split), index])
-        label = self.sampler.sample(rng)
+    def locate(self, index: int) -> tuple[str, int]:
+        """(split, index within the split) of dataset index ``index``."""
+        n = bisect.bisect_right(self.starts, index) - 1
+        return self.split_names[n], index - self.starts[n]
+
+    def sample(self, index: int) -> Sample:
+        split, i = self.locate(index)
+        if self._tools is None:
+            spec = self._spec
+            self._tools = (
+                ThaiLineTextSampler(spec["min_chars"], spec["max_chars"], spec["text_weights"]),
+                Degrader(DegradationConfig.from_dict(spec["degradations"])),
+            )
+        sampler, degrader = self._tools
+        rng = np.random.default_rng([self._spec["seed"], split_key(split), i])
+        label = sampler.sample(rng)
         font_index = int(rng.integers(len(self.font_paths)))
-        font_size = int(rng.integers(self.font_size[0], self.font_size[1] + 1))
+        low, high = self._spec["font_size"]
+        font_size = int(rng.integers(low, high + 1))
         try:
-            image = render_line(label, self.font_paths[font_index], font_size, rng, self.degrader)
+            image = render_line(label, self.font_paths[font_index], font_size, rng, degrader)
         except Exception as error:
             raise RuntimeError(
-                f"rendering sample {index} of split {split!r} failed "
+                f"rendering sample {i} of split {split!r} failed "
                 f"(label {label!r}, font {self.font_paths[font_index]}, size {font_size}): {error}"
             ) from error
-        data = _encode(image, self.extension)
-        relative = f"images/{split}/{index:06d}.{self.extension}"
-        (self.dataset_dir / relative).write_bytes(data)
-        return _Written(split, relative, label, hashlib.sha256(data).hexdigest(), font_index)
+        extension = self._spec["image_format"]
+        path = f"images/{split}/{i:06d}.{extension}"
+        return Sample(
+            {path: _encode(image, extension)},
+            {"split": split, "label": label, "font": self.font_names[font_index]},
+        )
+
+    def final_files(self, records: Iterable[dict[str, Any]]) -> dict[str, bytes]:
+        """The PaddleOCR label files: ``<image path><TAB><label>`` per line, in index order."""
+        lines: dict[str, list[str]] = {split: [] for split in self.splits}
+        for record in records:
+            (path,) = record["files"]
+            lines[record["split"]].append(f"{path}\t{record['label']}\n")
+        return {f"{split}.txt": "".join(rows).encode("utf-8") for split, rows in lines.items()}
 
 
 def _encode(image: Image.Image, extension: str) -> bytes:
@@ -369,129 +362,3 @@ def _encode(image: Image.Image, extension: str) -> bytes:
     options = {"quality": 95} if extension == "jpg" else {"compress_level": 1}
     image.save(buffer, format=IMAGE_FORMATS[extension], **options)
     return buffer.getvalue()
-
-
-_process_writer: _SampleWriter | None = None
-
-
-def _init_worker(job: _Job) -> None:
-    global _process_writer
-    _process_writer = _SampleWriter(job)
-
-
-def _write_in_worker(task: tuple[str, int]) -> _Written:
-    assert _process_writer is not None, "_init_worker did not run in this process"
-    return _process_writer(task)
-
-
-def _tasks(splits: Mapping[str, int]) -> Iterator[tuple[str, int]]:
-    for split, count in splits.items():
-        for index in range(count):
-            yield split, index
-
-
-def _write_dataset(
-    dataset_dir: Path,
-    spec: dict[str, Any],
-    fonts: list[FontRecord],
-    workers: int,
-    progress: bool,
-    description: str,
-) -> None:
-    from tqdm import tqdm
-
-    splits: dict[str, int] = spec["splits"]  # sorted by name: the order of every listing below
-    for split in splits:
-        (dataset_dir / "images" / split).mkdir(parents=True)
-    job = _Job(str(dataset_dir), spec, tuple(f.path for f in fonts))
-    total = sum(splits.values())
-    font_counts = [0] * len(fonts)
-    checksums_digest = hashlib.sha256()  # of SHA256SUMS itself, for the manifest
-
-    def write_checksum(sums_file: io.TextIOBase, sha256: str, path: str) -> None:
-        line = f"{sha256}  {path}\n"
-        sums_file.write(line)
-        checksums_digest.update(line.encode("utf-8"))
-
-    with contextlib.ExitStack() as stack:
-        # Streamed, not collected: a million-line dataset keeps constant memory here.
-        sums_file = stack.enter_context(_open_text(dataset_dir / CHECKSUMS_NAME))
-        label_files = {
-            split: stack.enter_context(_open_text(dataset_dir / f"{split}.txt")) for split in splits
-        }
-        bar = stack.enter_context(tqdm(total=total, disable=not progress, desc=description, unit="line"))
-        for written in stack.enter_context(_results(job, _tasks(splits), total, workers)):
-            label_files[written.split].write(f"{written.path}\t{written.label}\n")
-            write_checksum(sums_file, written.sha256, written.path)
-            font_counts[written.font_index] += 1
-            bar.update()
-        for split, label_file in label_files.items():
-            label_file.close()
-            write_checksum(sums_file, _sha256_file(Path(label_file.name)), f"{split}.txt")
-
-    manifest = {
-        "spec": spec,
-        "counts": dict(splits),
-        "label_files": {split: f"{split}.txt" for split in splits},
-        "checksums": {
-            "file": CHECKSUMS_NAME,
-            "sha256": checksums_digest.hexdigest(),
-        },
-        "fonts": [dict(f.to_dict(), samples=n) for f, n in zip(fonts, font_counts)],
-        "environment": _environment(),
-    }
-    (dataset_dir / MANIFEST_NAME).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-        newline="\n",
-    )
-
-
-@contextlib.contextmanager
-def _results(
-    job: _Job, tasks: Iterator[tuple[str, int]], total: int, workers: int
-) -> Iterator[Iterator[_Written]]:
-    """Results in task order: in this process for one worker, else from a process pool.
-
-    A context manager so that, on error, queued work is cancelled and the workers have exited
-    (and stopped writing) before the caller removes the partial directory.
-    """
-    if workers == 1:
-        yield map(_SampleWriter(job), tasks)
-        return
-    # spawn, not fork: forking a parent that runs torch/tokenizer threads can deadlock.
-    # ProcessPoolExecutor rather than multiprocessing.Pool: a worker that dies (OOM kill, failed
-    # start) raises BrokenProcessPool instead of hanging the parent for ever.
-    executor = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(job,)
-    )
-    try:
-        yield executor.map(_write_in_worker, tasks, chunksize=max(1, min(64, total // (workers * 8))))
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _open_text(path: Path) -> io.TextIOWrapper:
-    return open(path, "w", encoding="utf-8", newline="\n")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _environment() -> dict[str, str | None]:
-    """Library versions that shape the rendered bytes (provenance only; not compared)."""
-    from importlib.metadata import version
-
-    return {
-        "python": platform.python_version(),
-        "pillow": version("pillow"),
-        "raqm": features.version("raqm"),
-        "freetype": features.version("freetype2"),
-        "numpy": np.__version__,
-        "pythainlp": version("pythainlp"),
-    }

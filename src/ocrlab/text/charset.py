@@ -23,13 +23,14 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ocrlab.errors import OcrlabError
 from ocrlab.text.normalize import normalize_text
 
 THAI_BLOCK_RANGES = ((0x0E01, 0x0E3A), (0x0E3F, 0x0E5B))
 PRINTABLE_ASCII_RANGE = (0x20, 0x7E)
 
 
-class CharsetError(ValueError):
+class CharsetError(OcrlabError, ValueError):
     """A charset could not be built or does not match what it is used with."""
 
 
@@ -103,14 +104,6 @@ class Charset:
         return cls(chars, name=name)
 
     @classmethod
-    def from_label_files(cls, files: Sequence[str | Path]) -> Charset:
-        """The vocabulary of PaddleOCR label files (``path<TAB>label`` lines)."""
-        from ocrlab.datamodules.labels import read_label_file
-
-        texts = [rec.label for f in files for rec in read_label_file(Path(f))]
-        return cls.from_texts(texts, name="from_label_files")
-
-    @classmethod
     def from_dict(cls, d: dict) -> Charset:
         return cls(list(d["symbols"]), name=d.get("name", "custom"))
 
@@ -160,6 +153,10 @@ class Charset:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "symbols": list(self.symbols), "fingerprint": self.fingerprint}
+
+    def to_config(self) -> dict:
+        """A ``_target_`` config that rebuilds this charset exactly (frozen into checkpoints)."""
+        return {"_target_": "ocrlab.text.Charset.from_dict", "d": self.to_dict()}
 
     def describe(self) -> str:
         cats: dict[str, int] = {}

@@ -19,7 +19,7 @@ def prepare_environment() -> None:
 
 def instantiate_group(group: DictConfig | None, what: str) -> list[Any]:
     """Instantiate each ``_target_`` entry of a ``callbacks``/``logger`` group (``null`` -> none)."""
-    from hydra.utils import instantiate
+    from ocrlab.utils.instantiate import instantiate_checked
 
     if not group:
         return []
@@ -29,15 +29,36 @@ def instantiate_group(group: DictConfig | None, what: str) -> list[Any]:
     for name, conf in group.items():
         if isinstance(conf, DictConfig) and "_target_" in conf:
             log.info("instantiating %s %s <%s>", what, name, conf._target_)
-            out.append(instantiate(conf))
+            out.append(instantiate_checked(conf, f"{what}.{name}"))
     return out
 
 
 def plain_config(cfg: DictConfig) -> dict:
     """The resolved config as plain containers, secrets redacted: for reports and loggers."""
-    from ocrlab.utils.secrets import redact
+    import yaml
 
-    return redact(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+    from ocrlab.utils.secrets import redact, scrub, secret_values
+
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    secrets = secret_values(plain)
+    redacted = redact(plain)
+    if not secrets:
+        return redacted
+    # a secret's value may also sit inside another string (an interpolated URL, say)
+    return yaml.safe_load(scrub(yaml.safe_dump(redacted, allow_unicode=True), secrets))
+
+
+def run_info() -> dict:
+    """What a checkpoint should remember of the run: the config-group choices (experiment,
+    data, model, ...), so ``evaluate.py`` can compose the same data config from it."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choices = dict(HydraConfig.get().runtime.choices)
+    except Exception:  # no Hydra run (a notebook building the config by hand)
+        return {}
+    return {"experiment": choices.get("experiment"),
+            "choices": {k: v for k, v in choices.items() if not k.startswith("hydra/") and v is not None}}
 
 
 def finish_loggers(loggers: list[Any]) -> None:

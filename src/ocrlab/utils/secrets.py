@@ -1,19 +1,63 @@
-"""Keep secrets (W&B keys, tokens) out of logs, config dumps, reports and checkpoints."""
+"""Keep secrets (W&B keys, tokens) out of logs, config dumps, reports and checkpoints.
+
+A secret is the value of a key that looks like one (``api_key``, ``token``, ``secret``,
+``password``), wherever it was given: in a config, as an override (``+wandb_api_key=...``) or
+in the environment (``WANDB_API_KEY``). :func:`redact` blanks such keys in containers;
+:func:`scrub` removes the values themselves from any text (Hydra's own files, argv).
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from typing import Any
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd)", re.IGNORECASE)
 REDACTED = "<redacted>"
+# shorter values are not scrubbed from text: they would blank ordinary words and numbers
+MIN_SECRET_LENGTH = 6
+
+
+def is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and bool(_SECRET_KEY.search(key))
 
 
 def redact(obj: Any) -> Any:
     """A copy of a plain container with the values of secret-looking keys replaced."""
     if isinstance(obj, dict):
-        return {k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v is not None else redact(v))
-                for k, v in obj.items()}
+        return {k: (REDACTED if is_secret_key(k) and v is not None else redact(v)) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return type(obj)(redact(v) for v in obj)
     return obj
+
+
+def secret_values(config: Any = None, overrides: Iterable[str] = ()) -> set[str]:
+    """Secret values found in a plain config, in ``key=value`` overrides and in the environment."""
+    found: set[str] = set()
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if is_secret_key(k) and isinstance(v, str | int) and not isinstance(v, bool):
+                    found.add(str(v))
+                else:
+                    walk(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                walk(v)
+
+    walk(config)
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if sep and is_secret_key(key.lstrip("+~")):
+            found.add(value.strip("'\""))
+    found.update(v for k, v in os.environ.items() if is_secret_key(k))
+    return {v for v in found if len(v) >= MIN_SECRET_LENGTH and v != REDACTED}
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced (longest first)."""
+    for value in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text

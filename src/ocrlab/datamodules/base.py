@@ -1,0 +1,136 @@
+"""The DataModule every family builds on.
+
+Contract (what the trainer, the entry points and the training report rely on):
+
+* :meth:`attach_model` takes what the data needs from the model (its label space, input spec,
+  tokenizer). Called by :meth:`setup` with the trainer's module, or by hand before it.
+* :meth:`build_dataset` returns a split's dataset; each dataset has ``lengths`` (one int per
+  sample, the key batches are grouped by: image width for lines, tokens for documents).
+* :meth:`collate` turns a list of samples into a batch.
+* :meth:`has_split` says whether a split has data configured (the test phase is skipped, with
+  a warning, when ``test`` has none).
+* :meth:`source_files` names the files a split was read from.
+* ``datasets`` (split -> dataset, after setup) and ``sample_warnings`` (kind -> count of samples
+  kept or skipped with a warning) feed :meth:`summary`, which the training report writes.
+
+Batches are sharded per rank here (the trainer runs with ``use_distributed_sampler: false``):
+deterministic per (seed, epoch), so a resumed run sees the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ocrlab.datamodules.samplers import BucketBatchSampler
+
+log = logging.getLogger(__name__)
+
+ALL_SPLITS = ("train", "val", "test")
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
+class OcrDataModule(pl.LightningDataModule):
+    def __init__(self, batch_size: int = 32, eval_batch_size: int | None = None, num_workers: int = 0,
+                 pin_memory: bool = False, bucket_by_length: bool = True, seed: int = 0):
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.bucket_by_length = bucket_by_length
+        self.seed = seed
+        self.datasets: dict[str, Dataset] = {}
+        self.sample_warnings: Counter[str] = Counter()
+        self._attached = False
+
+    # -- to implement ----------------------------------------------------------------------
+    def attach_model(self, model: pl.LightningModule) -> None:
+        """Take what the data needs from the model (label space, input spec)."""
+        self._attached = True
+
+    def build_dataset(self, split: str) -> Dataset:
+        raise NotImplementedError
+
+    def collate(self, items: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def has_split(self, split: str) -> bool:
+        raise NotImplementedError
+
+    def source_files(self, split: str) -> list[Path]:
+        return []
+
+    def prepare_splits(self, splits: Sequence[str]) -> None:
+        """Make the data of ``splits`` exist (generate synthetic data, if configured)."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        fn = getattr(getattr(self.trainer, "state", None), "fn", None)
+        self.prepare_splits(STAGE_SPLITS.get(getattr(fn, "value", ""), ALL_SPLITS))
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self._attached:
+            if self.trainer is None or self.trainer.lightning_module is None:
+                raise RuntimeError(f"{type(self).__name__}.setup before attach_model: no model to take "
+                                   "the label space from")
+            self.attach_model(self.trainer.lightning_module)
+        for split in STAGE_SPLITS.get(stage or "", ALL_SPLITS):
+            if split not in self.datasets and (split != "test" or self.has_split(split)):
+                self.datasets[split] = self.build_dataset(split)
+
+    def warn_sample(self, kind: str, message: str, *args: Any) -> None:
+        """Log a warning about one sample and count it for the training report."""
+        self.sample_warnings[kind] += 1
+        log.warning(message, *args)
+
+    def summary(self) -> dict:
+        return {
+            "samples": {split: len(d) for split, d in self.datasets.items()},
+            "splits": {split: [str(f) for f in self.source_files(split)] for split in ALL_SPLITS
+                       if self.source_files(split)},
+            "sample_warnings": dict(self.sample_warnings),
+        }
+
+    # -- loaders ---------------------------------------------------------------------------
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        if split not in self.datasets:
+            raise RuntimeError(f"no {split} dataset: call setup() first")
+        dataset = self.datasets[split]
+        world, rank = self._world()
+        sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, bucket_by_length=self.bucket_by_length,
+                                     seed=self.seed, num_replicas=world, rank=rank)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            # a private generator: worker seeding must not draw from the global RNG, which the
+            # model's dropout uses (resumed runs must match uninterrupted ones)
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", shuffle=True, batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val", shuffle=False, batch_size=self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test", shuffle=False, batch_size=self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()

@@ -1,0 +1,146 @@
+"""The base of text-line recognizers (CRNN-CTC now, TrOCR next).
+
+Subclasses supply the network, the loss and the decoding (:meth:`forward_batch`, :meth:`loss`,
+:meth:`decode`); this class owns what every line recognizer shares: the charset and the input
+spec (its label space and how images become tensors), CER/WER/accuracy/NED, ms per line, the
+W&B sample tables and the per-line prediction rows that ``evaluate.py`` writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ocrlab.lightning_modules.base import OcrModule
+from ocrlab.metrics.text import TextMetrics, line_cer, score_texts
+from ocrlab.text.charset import Charset
+from ocrlab.text.line_images import LineImageSpec
+from ocrlab.text.normalize import normalize_text
+
+
+class TextRecognitionModule(OcrModule):
+    task = "text_lines"
+
+    def __init__(self, charset: Charset, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None, input: dict | None = None,
+                 num_val_samples_logged: int = 8):
+        super().__init__(optimizer, scheduler)
+        self.charset = charset
+        # how images become tensors for this model; travels with checkpoints and exports
+        self.input_spec = LineImageSpec(**(input or {}))
+        self.num_val_samples_logged = num_val_samples_logged
+        self.val_metrics = TextMetrics(prefix="val/")
+        self.test_metrics = TextMetrics(prefix="test/")
+        self._test_seconds = 0.0
+        self._test_lines = 0
+        self.val_samples: list[tuple[str, str]] = []
+        # per-line rows of the last test run (image, reference, prediction, cer), for evaluate.py
+        self.test_rows: list[dict] = []
+
+    # -- to implement ----------------------------------------------------------------------
+    def forward_batch(self, batch: dict) -> Any:
+        """Network outputs for a batch: what :meth:`loss` and :meth:`decode` read."""
+        raise NotImplementedError
+
+    def loss(self, outputs: Any, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, outputs: Any, batch: dict) -> list[str]:
+        raise NotImplementedError
+
+    # -- label space -------------------------------------------------------------------------
+    def label_space(self) -> dict[str, Any]:
+        return {"charset": self.charset}
+
+    def checkpoint_metadata(self) -> dict:
+        # the charset also at the top, as format-1 checkpoints had it (readable without hydra)
+        return {**super().checkpoint_metadata(), "charset": self.charset.to_dict()}
+
+    @classmethod
+    def upgrade_metadata(cls, meta: dict) -> dict:
+        """Format 1 (no ``format`` key): the charset was kept beside the model config."""
+        if meta.get("format") not in (None, 1) or "charset" not in meta:
+            return meta
+        charset = Charset.from_dict(meta["charset"])
+        config = {**(meta.get("model_config") or {}), "charset": charset.to_config()}
+        return {**meta, "format": 2, "model_config": config, "label_space": {"charset": charset.to_config()}}
+
+    # -- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.forward_batch(batch), batch)
+        bs = len(batch["labels"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log_learning_rate(bs)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        outputs = self.forward_batch(batch)
+        loss = self.loss(outputs, batch)
+        preds = self.decode(outputs, batch)
+        self.val_metrics.update(preds, batch["labels"])
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(preds), sync_dist=True)
+        if batch_idx == 0:
+            self.val_samples = list(zip(batch["labels"], preds, strict=True))[: self.num_val_samples_logged]
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.val_metrics.reset()
+        if self.val_samples and not self.trainer.sanity_checking:
+            rows = [[ref, pred] for ref, pred in self.val_samples]
+            for logger in self.loggers:
+                if callable(getattr(logger, "log_text", None)):  # W&B: a table of samples per validation
+                    logger.log_text(key="val/samples", columns=["reference", "prediction"], data=rows,
+                                    step=self.global_step)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        start = time.perf_counter()
+        preds = self.recognize_batch(batch)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self._test_seconds += time.perf_counter() - start
+        self._test_lines += len(preds)
+        self.test_metrics.update(preds, batch["labels"])
+        for path, ref, pred in zip(batch["paths"], batch["labels"], preds, strict=True):
+            pred = normalize_text(pred)
+            self.test_rows.append({"image": path, "reference": ref, "prediction": pred,
+                                   "cer": round(line_cer(pred, ref), 4)})
+
+    def on_test_epoch_start(self) -> None:
+        self._test_seconds, self._test_lines = 0.0, 0
+        self.test_rows = []
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+        ms = 1000.0 * self._test_seconds / max(1, self._test_lines)
+        self.log("test/ms_per_line", ms, sync_dist=True)
+        self.log("test/lines", float(self._test_lines), reduce_fx="sum", sync_dist=True)
+
+    @torch.no_grad()
+    def recognize_batch(self, batch: dict) -> list[str]:
+        return self.decode(self.forward_batch(batch), batch)
+
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> list[str]:
+        return self.recognize_batch(batch)
+
+    # -- baselines -------------------------------------------------------------------------
+    @staticmethod
+    def baseline_inputs(rows: Sequence[dict]) -> list[str]:
+        """What a baseline of this task reads for each test row: the line image."""
+        return [r["image"] for r in rows]
+
+    @staticmethod
+    def score_baseline(name: str, predictions: Sequence[str], rows: Sequence[dict],
+                       seconds: float) -> tuple[dict[str, float], dict[str, list]]:
+        """A baseline's test metrics (the same keys as the model's) and its prediction columns."""
+        preds = [normalize_text(p) for p in predictions]
+        refs = [r["reference"] for r in rows]
+        metrics = score_texts(preds, refs, prefix="test/")
+        metrics["test/ms_per_line"] = 1000.0 * seconds / max(1, len(preds))
+        metrics["test/lines"] = len(preds)
+        columns = {f"{name}_prediction": preds,
+                   f"{name}_cer": [round(line_cer(p, r), 4) for p, r in zip(preds, refs, strict=True)]}
+        return metrics, columns
