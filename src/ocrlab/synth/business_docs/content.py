@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import numpy as np
 
 from ocrlab.synth.business_docs.formats import Fmt, clean, digits, letters
 from ocrlab.synth.sampling import choice, faker_for
+
+_DIGIT_RUN = re.compile(r"\{(\d+)\}")
 
 
 @dataclass
@@ -207,22 +210,16 @@ class Content:
         }[kind]
         return f"{code} {name}"
 
+    def code(self, *templates: str) -> str:
+        """One of ``templates``, each ``{n}`` filled with n digits (all filled in order, then one picked)."""
+        fill = lambda m: digits(self.rng, int(m.group(1)))
+        return self.pick(tuple(_DIGIT_RUN.sub(fill, t) for t in templates))
+
     def material(self) -> str:
-        d = functools.partial(digits, self.rng)
-        return self.pick(
-            (
-                f"1000{d(4)}",
-                f"00{d(8)}",
-                f"RM-{d(6)}",
-                f"FG-{d(4)}-A",
-                f"M-{d(4)}-{d(2)}",
-                f"0 {d(3)} {d(3)} {d(3)}",
-            )
-        )
+        return self.code("1000{4}", "00{8}", "RM-{6}", "FG-{4}-A", "M-{4}-{2}", "0 {3} {3} {3}")
 
     def batch(self) -> str:
-        d = functools.partial(digits, self.rng)
-        return self.pick((f"B{d(8)}", f"00{d(8)}", f"LOT {d(2)}-{d(4)}", f"CH{d(6)}"))
+        return self.code("B{8}", "00{8}", "LOT {2}-{4}", "CH{6}")
 
     def serial(self) -> str:
         d = functools.partial(digits, self.rng)
@@ -254,17 +251,7 @@ class Content:
         return f"{digits(self.rng, 6)} {clean(self.fake.city())}-{clean(self.fake.city())}"
 
     def bill_of_lading(self) -> str:
-        d = functools.partial(digits, self.rng)
-        return self.pick(
-            (
-                f"MAEU{d(9)}",
-                f"HLCUHAM{d(9)}",
-                f"MEDU {d(4)} {d(4)}",
-                f"HLCU HAM {d(9)}",
-                f"BL-{d(8)}",
-                f"MAEU {d(9)}",
-            )
-        )
+        return self.code("MAEU{9}", "HLCUHAM{9}", "MEDU {4} {4}", "HLCU HAM {9}", "BL-{8}", "MAEU {9}")
 
     def iban(self) -> str:
         country = {"de_DE": "DE", "en_GB": "GB", "en_US": self.pick(("DE", "GB", "NL"))}[self.locale]

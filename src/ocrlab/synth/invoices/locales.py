@@ -42,60 +42,39 @@ LOCALES: dict[str, LocaleProfile] = {
 }
 
 
-# Captions: key -> (en, de, fr, ja, th).
+# Captions, one key a line: key|en|de|fr|ja|th.
+_CAPTION_TEXT = """
+invoice|INVOICE|RECHNUNG|FACTURE|請求書|ใบแจ้งหนี้
+receipt|RECEIPT|QUITTUNG|REÇU|領収書|ใบเสร็จรับเงิน
+credit_note|CREDIT NOTE|GUTSCHRIFT|AVOIR|返金伝票|ใบลดหนี้
+number|No.|Nr.|N°|番号|เลขที่
+issue_date|Date|Datum|Date|発行日|วันที่
+due_date|Due date|Fällig am|Échéance|支払期限|ครบกำหนด
+bill_to|Bill to|Rechnungsempfänger|Facturé à|請求先|ลูกค้า
+from|From|Von|De|発行元|ผู้ขาย
+description|Description|Beschreibung|Désignation|品名|รายการ
+quantity|Qty|Menge|Qté|数量|จำนวน
+unit_price|Unit price|Einzelpreis|Prix unitaire|単価|ราคาต่อหน่วย
+amount|Amount|Betrag|Montant|金額|จำนวนเงิน
+subtotal|Subtotal|Zwischensumme|Sous-total|小計|รวมเงิน
+discount|Discount|Rabatt|Remise|値引き|ส่วนลด
+shipping|Shipping|Versand|Livraison|送料|ค่าขนส่ง
+total|Total|Gesamt|Total|合計|ยอดสุทธิ
+terms|Payment terms|Zahlungsbedingungen|Conditions de paiement|支払条件|เงื่อนไขการชำระเงิน
+notes|Notes|Hinweise|Remarques|備考|หมายเหตุ
+phone|Tel|Tel.|Tél.|電話|โทร
+email|Email|E-Mail|E-mail|メール|อีเมล
+tax_id|Tax ID|USt-IdNr.|N° TVA|登録番号|เลขประจำตัวผู้เสียภาษี
+continued|continued|Fortsetzung|suite|続き|ต่อ
+page|Page|Seite|Page|ページ|หน้า
+net_days|Net {days} days|Zahlbar innerhalb {days} Tagen|Paiement à {days} jours|{days}日以内にお支払いください|ชำระภายใน {days} วัน
+due_on_receipt|Due on receipt|Sofort fällig|Payable à réception|受領時払い|ชำระทันที
+paid|PAID|BEZAHLT|PAYÉ|支払済|ชำระแล้ว
+credit_ref|Credit for invoice {ref}|Gutschrift zu Rechnung {ref}|Avoir sur facture {ref}|請求書 {ref} の返金|ลดหนี้ตามใบแจ้งหนี้ {ref}
+thanks|Thank you for your business.|Vielen Dank für Ihren Auftrag.|Merci pour votre confiance.|ありがとうございました。|ขอบคุณที่ใช้บริการ
+"""
 _CAPTION_TABLE: dict[str, tuple[str, ...]] = {
-    "invoice": ("INVOICE", "RECHNUNG", "FACTURE", "請求書", "ใบแจ้งหนี้"),
-    "receipt": ("RECEIPT", "QUITTUNG", "REÇU", "領収書", "ใบเสร็จรับเงิน"),
-    "credit_note": ("CREDIT NOTE", "GUTSCHRIFT", "AVOIR", "返金伝票", "ใบลดหนี้"),
-    "number": ("No.", "Nr.", "N°", "番号", "เลขที่"),
-    "issue_date": ("Date", "Datum", "Date", "発行日", "วันที่"),
-    "due_date": ("Due date", "Fällig am", "Échéance", "支払期限", "ครบกำหนด"),
-    "bill_to": ("Bill to", "Rechnungsempfänger", "Facturé à", "請求先", "ลูกค้า"),
-    "from": ("From", "Von", "De", "発行元", "ผู้ขาย"),
-    "description": ("Description", "Beschreibung", "Désignation", "品名", "รายการ"),
-    "quantity": ("Qty", "Menge", "Qté", "数量", "จำนวน"),
-    "unit_price": ("Unit price", "Einzelpreis", "Prix unitaire", "単価", "ราคาต่อหน่วย"),
-    "amount": ("Amount", "Betrag", "Montant", "金額", "จำนวนเงิน"),
-    "subtotal": ("Subtotal", "Zwischensumme", "Sous-total", "小計", "รวมเงิน"),
-    "discount": ("Discount", "Rabatt", "Remise", "値引き", "ส่วนลด"),
-    "shipping": ("Shipping", "Versand", "Livraison", "送料", "ค่าขนส่ง"),
-    "total": ("Total", "Gesamt", "Total", "合計", "ยอดสุทธิ"),
-    "terms": (
-        "Payment terms",
-        "Zahlungsbedingungen",
-        "Conditions de paiement",
-        "支払条件",
-        "เงื่อนไขการชำระเงิน",
-    ),
-    "notes": ("Notes", "Hinweise", "Remarques", "備考", "หมายเหตุ"),
-    "phone": ("Tel", "Tel.", "Tél.", "電話", "โทร"),
-    "email": ("Email", "E-Mail", "E-mail", "メール", "อีเมล"),
-    "tax_id": ("Tax ID", "USt-IdNr.", "N° TVA", "登録番号", "เลขประจำตัวผู้เสียภาษี"),
-    "continued": ("continued", "Fortsetzung", "suite", "続き", "ต่อ"),
-    "page": ("Page", "Seite", "Page", "ページ", "หน้า"),
-    "net_days": (
-        "Net {days} days",
-        "Zahlbar innerhalb {days} Tagen",
-        "Paiement à {days} jours",
-        "{days}日以内にお支払いください",
-        "ชำระภายใน {days} วัน",
-    ),
-    "due_on_receipt": ("Due on receipt", "Sofort fällig", "Payable à réception", "受領時払い", "ชำระทันที"),
-    "paid": ("PAID", "BEZAHLT", "PAYÉ", "支払済", "ชำระแล้ว"),
-    "credit_ref": (
-        "Credit for invoice {ref}",
-        "Gutschrift zu Rechnung {ref}",
-        "Avoir sur facture {ref}",
-        "請求書 {ref} の返金",
-        "ลดหนี้ตามใบแจ้งหนี้ {ref}",
-    ),
-    "thanks": (
-        "Thank you for your business.",
-        "Vielen Dank für Ihren Auftrag.",
-        "Merci pour votre confiance.",
-        "ありがとうございました。",
-        "ขอบคุณที่ใช้บริการ",
-    ),
+    key: tuple(texts) for key, *texts in (line.split("|") for line in _CAPTION_TEXT.strip().splitlines())
 }
 CAPTIONS: dict[str, dict[str, str]] = {
     language: {key: texts[n] for key, texts in _CAPTION_TABLE.items()}

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ocrlab.synth.business_docs.content import Content, Party
-from ocrlab.synth.business_docs.layout import KV, Column
+from ocrlab.synth.business_docs.layout import KV, Column, Doc
 
 # -- document types --------------------------------------------------------------------------
 COLUMNS: dict[str, tuple[str, str | None, str, float]] = {  # key -> (captions, field, align, weight)
@@ -136,3 +136,47 @@ def n_items(c: Content, lo: int = 2, hi: int = 12) -> int:
     if c.dense:
         lo, hi = hi, int(hi * 2.5)
     return int(c.rng.integers(lo, hi + 1))
+
+
+def table_doc(
+    c: Content,
+    issuer_role: str,
+    issuer: Party,
+    meta: list[KV],
+    table: Sequence[Sequence[str]] | tuple[list[Column], Callable[[dict[str, Any]], list[str]]],
+    title: str | Callable[[], str],
+    *,
+    parties: Any = (),
+    items: Any = (2, 12),
+    totals: Callable[[], Any] | None = None,
+    body: Any = (),
+    footer: Any = (),
+    extras: Sequence[tuple[str, ...]] | None = None,
+    intro: list[tuple[Any, ...]] | None = None,
+) -> Doc:
+    """The one place a document with an item table is assembled, drawing in page order.
+
+    ``table``: item-table key variants (one is drawn) or a built ``(columns, row)``; ``title``:
+    ``|``-separated captions or a thunk; ``items``: an ``n_items`` range, the items or a thunk;
+    ``parties``/``body``/``footer``: a value or a thunk; ``totals``: a thunk giving the totals
+    function (or None); ``extras``: the issuer-extras choices (None: none)."""
+
+    def now(x: Any) -> Any:
+        return list(x() if callable(x) else x)
+
+    columns, row = table if callable(table[-1]) else item_table(c, c.pick(table))
+    return Doc(
+        c.cap(title) if isinstance(title, str) else title(),
+        issuer_role,
+        issuer,
+        now(parties),
+        meta,
+        columns,
+        c.items(n_items(c, *items)) if isinstance(items, tuple) else now(items),
+        row,
+        totals() if totals else None,
+        now(body),
+        now(footer),
+        c.pick(extras) if extras is not None else (),
+        intro or [],
+    )

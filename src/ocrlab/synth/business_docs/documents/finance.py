@@ -14,6 +14,7 @@ from ocrlab.synth.business_docs.documents.common import (
     money_totals,
     n_items,
     optional,
+    table_doc,
 )
 from ocrlab.synth.business_docs.layout import KV, Column, Doc
 
@@ -88,28 +89,26 @@ def _memo(c: Content, sub: str | None, *, credit: bool) -> Doc:
     ]
     # Credit memos come from the vendor to its customer, debit memos from the buyer to its vendor.
     # (Each draw in the order of the page: title, party heading, items, totals, footer, extras.)
-    title = c.cap("Credit Memo|CREDIT NOTE|Credit Note" if credit else "Debit Memo|DEBIT NOTE|Debit Note")
-    heading = c.cap("Customer|Bill To|Credit To" if credit else "Vendor|Supplier|To")
-    items, totals = c.items(n_items(c, 1, 5)), money_totals(c)
-    if credit:
-        footer, extras = bank_footer(c, a, tax_field="VENDOR_TAX_ID"), c.pick((("tax",), ("phone", "email")))
-    else:
-        footer = [(c.cap("VAT ID|Tax ID"), "BUYER_TAX_ID", a.tax_id)]
-        extras = c.pick((("contact",), ("contact", "phone"), ()))
     issuer_role, other_role = ("VENDOR", "BILL_TO") if credit else ("BUYER", "VENDOR")
-    return Doc(
-        title,
+    return table_doc(
+        c,
         issuer_role,
         a,
-        [(heading, other_role, b)],
         meta,
-        columns,
-        items,
-        row,
-        totals,
-        body,
-        footer,
-        extras,
+        (columns, row),
+        "Credit Memo|CREDIT NOTE|Credit Note" if credit else "Debit Memo|DEBIT NOTE|Debit Note",
+        parties=lambda: [
+            (c.cap("Customer|Bill To|Credit To" if credit else "Vendor|Supplier|To"), other_role, b)
+        ],
+        items=(1, 5),
+        totals=lambda: money_totals(c),
+        body=body,
+        footer=lambda: (
+            bank_footer(c, a, tax_field="VENDOR_TAX_ID")
+            if credit
+            else [(c.cap("VAT ID|Tax ID"), "BUYER_TAX_ID", a.tax_id)]
+        ),
+        extras=(("tax",), ("phone", "email")) if credit else (("contact",), ("contact", "phone"), ()),
     )
 
 
@@ -193,19 +192,18 @@ def _payment_advice(c: Content, sub: str | None) -> Doc:
             3,
         ),
     ]
-    return Doc(
-        c.cap("Payment Advice|PAYMENT ADVICE|Payment Advice Note"),
+    return table_doc(
+        c,
         "BUYER",
         payer,
-        [(c.cap("Payee|To|Beneficiary"), "VENDOR", payee)],
         meta,
-        columns,
-        payment_items(c, n_items(c, 1, 14)),
-        row,
-        totals,
-        body,
-        [],
-        c.pick((("contact",), ("contact", "phone"), ())),
+        (columns, row),
+        "Payment Advice|PAYMENT ADVICE|Payment Advice Note",
+        parties=lambda: [(c.cap("Payee|To|Beneficiary"), "VENDOR", payee)],
+        items=lambda: payment_items(c, n_items(c, 1, 14)),
+        totals=lambda: totals,
+        body=body,
+        extras=(("contact",), ("contact", "phone"), ()),
     )
 
 
@@ -252,20 +250,19 @@ def _remittance_advice(c: Content, sub: str | None) -> Doc:
             ],
         ),
     ]
-    return Doc(
-        c.cap("Remittance Advice|REMITTANCE ADVICE|Remittance Notice"),
+    return table_doc(
+        c,
         "BUYER",
         payer,
-        [(c.cap("To|Payee|Supplier"), "VENDOR", payee)],
         meta,
-        columns,
-        items,
-        row,
-        totals,
-        [("note", "Please contact us if any item is incorrect.")],
-        [],
-        c.pick((("phone", "email"), ("tax",), ())),
-        intro,
+        (columns, row),
+        "Remittance Advice|REMITTANCE ADVICE|Remittance Notice",
+        parties=lambda: [(c.cap("To|Payee|Supplier"), "VENDOR", payee)],
+        items=items,
+        totals=lambda: totals,
+        body=[("note", "Please contact us if any item is incorrect.")],
+        extras=(("phone", "email"), ("tax",), ()),
+        intro=intro,
     )
 
 
@@ -348,17 +345,17 @@ def _statement(c: Content, sub: str | None) -> Doc:
             (c.cap("Balance Due|Amount Due|Please Pay"), "BALANCE_DUE", f.money(max(closing, 0))),
         ]
 
-    return Doc(
-        c.cap("Statement of Account|STATEMENT|Account Statement|Customer Statement"),
+    return table_doc(
+        c,
         "VENDOR",
         vendor,
-        [(c.cap("Customer|To|Account"), "BUYER", buyer)],
         meta,
-        columns,
-        items,
-        row,
-        totals,
-        [("note", "Please remit the balance due to the account below.")],
-        bank_footer(c, vendor),
-        c.pick((("phone", "email"), ("tax",), ("contact",))),
+        (columns, row),
+        "Statement of Account|STATEMENT|Account Statement|Customer Statement",
+        parties=lambda: [(c.cap("Customer|To|Account"), "BUYER", buyer)],
+        items=items,
+        totals=lambda: totals,
+        body=[("note", "Please remit the balance due to the account below.")],
+        footer=lambda: bank_footer(c, vendor),
+        extras=(("phone", "email"), ("tax",), ("contact",)),
     )

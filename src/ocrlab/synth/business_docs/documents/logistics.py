@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from ocrlab.synth.business_docs.content import Content
-from ocrlab.synth.business_docs.documents.common import (
-    item_table,
-    n_items,
-    optional,
-)
+from ocrlab.synth.business_docs.documents.common import item_table, optional, table_doc
 from ocrlab.synth.business_docs.layout import Doc
 
 
@@ -66,19 +62,16 @@ def _goods_receipt(c: Content, sub: str | None) -> Doc:
             ],
         ),
     ]
-    return Doc(
-        c.cap("Goods Receipt|Goods Receipt Slip|GOODS RECEIPT NOTE|Material Document"),
+    return table_doc(
+        c,
         "BUYER",
         buyer,
-        [(c.cap("Vendor|Supplier"), "VENDOR", vendor)],
         meta,
-        columns,
-        c.items(n_items(c, 1, 10)),
-        row,
-        None,
-        body,
-        [],
-        (),
+        (columns, row),
+        "Goods Receipt|Goods Receipt Slip|GOODS RECEIPT NOTE|Material Document",
+        parties=lambda: [(c.cap("Vendor|Supplier"), "VENDOR", vendor)],
+        items=(1, 10),
+        body=body,
     )
 
 
@@ -136,19 +129,17 @@ def _delivery_note(c: Content, sub: str | None) -> Doc:
             ],
         )
     ]
-    return Doc(
-        c.cap("Delivery Note|DELIVERY NOTE|Packing Slip|Dispatch Note"),
+    return table_doc(
+        c,
         "VENDOR",
         vendor,
-        parties,
         meta,
-        columns,
-        c.items(n_items(c, 1, 10)),
-        row,
-        None,
-        body,
-        [],
-        c.pick((("phone",), ("phone", "email"), ())),
+        (columns, row),
+        "Delivery Note|DELIVERY NOTE|Packing Slip|Dispatch Note",
+        parties=parties,
+        items=(1, 10),
+        body=body,
+        extras=(("phone",), ("phone", "email"), ()),
     )
 
 
@@ -178,30 +169,21 @@ def _asn(c: Content, sub: str | None) -> Doc:
         *optional(c, 0.5, (c.cap("Transport Mode|Shipping Method"), "SHIPPING_METHOD", c.shipping_method())),
         *optional(c, 0.3, ("Route", "ROUTE", c.route())),
     ]
-    columns, row = item_table(
+    return table_doc(
         c,
-        c.pick(
-            (
-                ("no", "material", "desc", "qty", "uom", "batch"),
-                ("no", "material", "desc", "qty", "uom", "serial"),
-                ("material", "desc", "qty", "uom", "batch"),
-            )
-        ),
-    )
-    return Doc(
-        c.cap("Advance Shipping Notice|ASN|Advanced Shipment Notification|Dispatch Advice"),
         "VENDOR",
         vendor,
-        [
+        meta,
+        (
+            ("no", "material", "desc", "qty", "uom", "batch"),
+            ("no", "material", "desc", "qty", "uom", "serial"),
+            ("material", "desc", "qty", "uom", "batch"),
+        ),
+        "Advance Shipping Notice|ASN|Advanced Shipment Notification|Dispatch Advice",
+        parties=lambda: [
             (c.cap("Ship To|Consignee|Deliver To"), "SHIP_TO", c.party()),
             (c.cap("Buyer|Customer|Sold To"), "BUYER", c.party()),
         ],
-        meta,
-        columns,
-        c.items(n_items(c, 1, 10)),
-        row,
-        None,
-        [],
-        [],
-        c.pick((("phone",), ("email",), ())),
+        items=(1, 10),
+        extras=(("phone",), ("email",), ()),
     )

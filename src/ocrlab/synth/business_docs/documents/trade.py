@@ -11,6 +11,7 @@ from ocrlab.synth.business_docs.documents.common import (
     money_totals,
     n_items,
     optional,
+    table_doc,
 )
 from ocrlab.synth.business_docs.layout import Doc
 from ocrlab.synth.business_docs.schema import PO_SUBTYPE_INFO
@@ -36,27 +37,22 @@ def _invoice(c: Content, sub: str | None) -> Doc:
     parties = [(c.cap("Bill To|Invoice To|Customer|Sold To"), "BILL_TO", buyer)]
     if c.p(0.5):
         parties.append((c.cap("Ship To|Delivery Address|Deliver To"), "SHIP_TO", c.party()))
-    columns, row = item_table(
+    return table_doc(
         c,
-        c.pick(
-            (
-                ("no", "material", "desc", "qty", "uom", "price", "amount"),
-                ("no", "desc", "qty", "uom", "price", "amount"),
-                ("material", "desc", "qty", "price", "amount"),
-            )
-        ),
-    )
-    return Doc(
-        c.cap("INVOICE|Invoice|Tax Invoice|Commercial Invoice"),
         "VENDOR",
         vendor,
-        parties,
         meta,
-        columns,
-        c.items(n_items(c)),
-        row,
-        money_totals(c, discount=c.p(0.3), freight=c.p(0.35), currency=c.p(0.4), paid=c.p(0.25)),
-        [
+        (
+            ("no", "material", "desc", "qty", "uom", "price", "amount"),
+            ("no", "desc", "qty", "uom", "price", "amount"),
+            ("material", "desc", "qty", "price", "amount"),
+        ),
+        "INVOICE|Invoice|Tax Invoice|Commercial Invoice",
+        parties=parties,
+        totals=lambda: money_totals(
+            c, discount=c.p(0.3), freight=c.p(0.35), currency=c.p(0.4), paid=c.p(0.25)
+        ),
+        body=lambda: [
             (
                 "note",
                 c.cap(
@@ -64,8 +60,8 @@ def _invoice(c: Content, sub: str | None) -> Doc:
                 ),
             )
         ],
-        bank_footer(c, vendor, tax_field="VENDOR_TAX_ID"),
-        c.pick((("tax", "phone", "email"), ("phone", "email"), ("tax",), ("contact", "phone"))),
+        footer=lambda: bank_footer(c, vendor, tax_field="VENDOR_TAX_ID"),
+        extras=(("tax", "phone", "email"), ("phone", "email"), ("tax",), ("contact", "phone")),
     )
 
 
@@ -169,20 +165,22 @@ def _purchase_order(c: Content, sub: str | None) -> Doc:
             )
         )
     totals = money_totals(c, tax=c.p(0.5)) if "no_price" not in traits else None
-    return Doc(
-        title if c.p(0.7) else title.upper(),
+    return table_doc(
+        c,
         "BUYER",
         buyer,
-        parties,
         meta,
-        columns,
-        items,
-        row,
-        totals,
-        body,
-        [(c.cap("VAT Reg. No.|Tax ID|VAT ID"), "BUYER_TAX_ID", buyer.tax_id)]
-        + optional(c, 0.5, ("Company Code", "COMPANY_CODE", c.org("CC"))),
-        c.pick((("contact", "phone"), ("contact", "email"), ("tax",), ())),
+        (columns, row),
+        lambda: title if c.p(0.7) else title.upper(),
+        parties=parties,
+        items=items,
+        totals=lambda: totals,
+        body=body,
+        footer=lambda: (
+            [(c.cap("VAT Reg. No.|Tax ID|VAT ID"), "BUYER_TAX_ID", buyer.tax_id)]
+            + optional(c, 0.5, ("Company Code", "COMPANY_CODE", c.org("CC")))
+        ),
+        extras=(("contact", "phone"), ("contact", "email"), ("tax",), ()),
     )
 
 
@@ -208,28 +206,21 @@ def _sales_order(c: Content, sub: str | None) -> Doc:
         (c.cap("Sold To|Customer|Sold-To Party"), "BUYER", buyer),
         (c.cap("Ship To|Ship-To Party|Delivery Address"), "SHIP_TO", c.party()),
     ]
-    columns, row = item_table(
+    return table_doc(
         c,
-        c.pick(
-            (
-                ("no", "material", "desc", "qty", "uom", "price", "amount"),
-                ("no", "material", "desc", "qty", "price", "amount", "date"),
-            )
-        ),
-    )
-    return Doc(
-        c.cap("Order Confirmation|Sales Order|SALES ORDER CONFIRMATION"),
         "VENDOR",
         vendor,
-        parties,
         meta,
-        columns,
-        c.items(n_items(c)),
-        row,
-        money_totals(c, freight=c.p(0.4), currency=c.p(0.4)),
-        [("note", "Please check this confirmation and inform us of any discrepancies within 3 days.")],
-        bank_footer(c, vendor, tax_field="VENDOR_TAX_ID"),
-        c.pick((("tax", "phone"), ("contact", "email"), ("phone", "email"))),
+        (
+            ("no", "material", "desc", "qty", "uom", "price", "amount"),
+            ("no", "material", "desc", "qty", "price", "amount", "date"),
+        ),
+        "Order Confirmation|Sales Order|SALES ORDER CONFIRMATION",
+        parties=parties,
+        totals=lambda: money_totals(c, freight=c.p(0.4), currency=c.p(0.4)),
+        body=[("note", "Please check this confirmation and inform us of any discrepancies within 3 days.")],
+        footer=lambda: bank_footer(c, vendor, tax_field="VENDOR_TAX_ID"),
+        extras=(("tax", "phone"), ("contact", "email"), ("phone", "email")),
     )
 
 
@@ -250,26 +241,19 @@ def _quotation(c: Content, sub: str | None) -> Doc:
         *optional(c, 0.6, ("Incoterms", "INCOTERMS", c.incoterms())),
         *optional(c, 0.4, (c.cap("Delivery Date|Earliest Delivery"), "DELIVERY_DATE", c.ds(14, 60))),
     ]
-    columns, row = item_table(
+    return table_doc(
         c,
-        c.pick(
-            (
-                ("no", "material", "desc", "qty", "uom", "price", "amount"),
-                ("no", "desc", "qty", "price", "amount"),
-            )
-        ),
-    )
-    return Doc(
-        c.cap("Quotation|QUOTATION|Offer|Price Quotation"),
         "VENDOR",
         vendor,
-        [(c.cap("Customer|To|Prepared For"), "BUYER", buyer)],
         meta,
-        columns,
-        c.items(n_items(c)),
-        row,
-        money_totals(c, tax=c.p(0.6), discount=c.p(0.3), currency=c.p(0.4)),
-        [
+        (
+            ("no", "material", "desc", "qty", "uom", "price", "amount"),
+            ("no", "desc", "qty", "price", "amount"),
+        ),
+        "Quotation|QUOTATION|Offer|Price Quotation",
+        parties=lambda: [(c.cap("Customer|To|Prepared For"), "BUYER", buyer)],
+        totals=lambda: money_totals(c, tax=c.p(0.6), discount=c.p(0.3), currency=c.p(0.4)),
+        body=lambda: [
             (
                 "note",
                 c.cap(
@@ -277,8 +261,8 @@ def _quotation(c: Content, sub: str | None) -> Doc:
                 ),
             )
         ],
-        optional(c, 0.5, (c.cap("VAT ID|Tax ID"), "VENDOR_TAX_ID", vendor.tax_id)),
-        c.pick((("contact", "phone", "email"), ("contact",), ("phone",))),
+        footer=lambda: optional(c, 0.5, (c.cap("VAT ID|Tax ID"), "VENDOR_TAX_ID", vendor.tax_id)),
+        extras=(("contact", "phone", "email"), ("contact",), ("phone",)),
     )
 
 
@@ -317,17 +301,16 @@ def _rfq(c: Content, sub: str | None) -> Doc:
             ],
         )
     ]
-    return Doc(
-        c.cap("Request for Quotation|RFQ|REQUEST FOR QUOTATION|Inquiry"),
+    return table_doc(
+        c,
         "BUYER",
         buyer,
-        [(c.cap("Vendor|To|Supplier"), "VENDOR", vendor)],
         meta,
-        columns,
-        c.items(n_items(c, 1, 10)),
-        row,
-        None,
-        body,
-        [(c.cap("VAT ID|Tax ID"), "BUYER_TAX_ID", buyer.tax_id)],
-        c.pick((("contact", "phone"), ("contact",), ("tax", "contact"))),
+        (columns, row),
+        "Request for Quotation|RFQ|REQUEST FOR QUOTATION|Inquiry",
+        parties=lambda: [(c.cap("Vendor|To|Supplier"), "VENDOR", vendor)],
+        items=(1, 10),
+        body=body,
+        footer=lambda: [(c.cap("VAT ID|Tax ID"), "BUYER_TAX_ID", buyer.tax_id)],
+        extras=(("contact", "phone"), ("contact",), ("tax", "contact")),
     )
