@@ -76,14 +76,19 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_resume_from_last_matches_uninterrupted_run(tiny_lines, tmp_path):
-    common = ["trainer.max_epochs=3", "trainer.deterministic=true", "test=false"]
-    _train(tiny_lines, tmp_path, common, "straight")
-    _train(tiny_lines, tmp_path, [*common, "+callbacks.stop._target_=conftest.StopAfterEpochs",
-                                  "+callbacks.stop.epochs=1"], "first_leg")
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_resume_from_last_matches_uninterrupted_run(experiment, request, tmp_path):
+    common = [*experiment_overrides(experiment, request, tmp_path / "logs"), "trainer.max_epochs=3",
+              "trainer.deterministic=true", "test=false"]
+
+    def run(overrides: list[str], name: str):
+        return train(compose_config("train", [*common, *overrides], tmp_path / name))
+
+    run([], "straight")
+    run(["+callbacks.stop._target_=conftest.StopAfterEpochs", "+callbacks.stop.epochs=1"], "first_leg")
     last = tmp_path / "first_leg" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
-    _train(tiny_lines, tmp_path, [*common, f"ckpt_path={last}"], "resumed")
+    run([f"ckpt_path={last}"], "resumed")
     straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     resumed = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     assert straight.keys() == resumed.keys()
