@@ -33,7 +33,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if report is not None:
         report.hyperparameters = resolved
     try:
-        model, datamodule, loggers, trainer = _build(cfg, callbacks)
+        model, datamodule, loggers, trainer = _build(cfg, callbacks, resolved)
     except BaseException as e:
         if report is not None:  # the README promises a report on every failure, early ones too
             report.write_early_failure(e)
@@ -53,7 +53,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, objects
 
 
-def _build(cfg: DictConfig, callbacks: list) -> tuple:
+def _build(cfg: DictConfig, callbacks: list, resolved: dict) -> tuple:
     ckpt_path = cfg.get("ckpt_path")
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None  # a clear error naming the path
     if cfg.get("seed") is not None:
@@ -74,7 +74,6 @@ def _build(cfg: DictConfig, callbacks: list) -> tuple:
     trainer: pl.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     # log the config to the loggers themselves: under fast_dev_run Lightning swaps them for a
     # dummy, and a sweep's W&B runs must still exist and carry their config
-    resolved = plain_config(cfg)
     for lg in loggers:
         lg.log_hyperparams(resolved)
     return model, datamodule, loggers, trainer
