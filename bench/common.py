@@ -94,18 +94,21 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- machine facts and results --------------------------------------------------------------
-def machine_facts() -> dict[str, Any]:
-    """What the numbers depend on. ``torch_threads`` is read when this is called (at the end)."""
+def package_version(dist: str) -> str | None:
+    """The installed version of a distribution (None if it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the numbers depend on. ``torch_threads`` is read when this is called (at the end)."""
     import torch
 
-    def _version(dist: str) -> str | None:
-        try:
-            return version(dist)
-        except PackageNotFoundError:
-            return None
-
+    _version = package_version
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -337,6 +340,44 @@ class StepTimer(pl.Callback):
         self.ends.append(time.perf_counter())
         self.sizes.append(len(batch["labels"]))
         self.widths.append(int(batch["images"].shape[-1]))
+
+
+class DocumentStepTimer(pl.Callback):
+    """:class:`StepTimer` for document batches (``ocrlab.text.document_inputs.collate_windows``):
+    the time at the end of every training batch, its documents, windows, padded length, a
+    checksum of its token ids and the step's loss; plus a checksum of the initial weights.
+    """
+
+    def __init__(self):
+        self.ends: list[float] = []
+        self.sizes: list[int] = []
+        self.batches: list[tuple[int, int, int, int]] = []
+        self.losses: list[float] = []
+        self.initial_weights: float | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.initial_weights = weights_checksum(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.ends.append(time.perf_counter())
+        self.sizes.append(len(batch["num_words"]))
+        self.batches.append(document_batch_key(batch))
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.append(float(loss))
+
+
+def document_batch_key(batch: dict) -> tuple[int, int, int, int]:
+    """(documents, windows, padded length, sum of token ids) of a document batch."""
+    ids = batch["input_ids"]
+    return len(batch["num_words"]), int(ids.shape[0]), int(ids.shape[1]), int(ids.sum())
+
+
+def weights_checksum(module) -> float:
+    """Sum of every parameter (float64): equal initial weights give equal sums."""
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum() for p in module.parameters()))
 
 
 class WallClockCheckpoints(pl.Callback):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
-from ocrlab.config import compose_config  # noqa: F401  (re-exported for the tests)
+from ocrlab.config import compose_config
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -79,6 +79,39 @@ class StopAfterEpochs(pl.Callback):
             trainer.should_stop = True
 
 
+@pytest.fixture(scope="session")
+def tiny_docs(tmp_path_factory) -> Path:
+    """A few generated business documents in the annotation format (every split)."""
+    from ocrlab.synth.business_docs import BusinessDocGenerator
+    from ocrlab.synth.dataset import write_dataset
+
+    out = tmp_path_factory.mktemp("data") / "tiny_docs"
+    write_dataset(BusinessDocGenerator(seed=7, dpi=40), out, TINY_DOCS, workers=1, progress=False)
+    return out
+
+
+TINY_DOCS = 40  # 32 train, 4 val, 4 test (index % 10)
+
+
+def tiny_doc_overrides(data_dir: Path, log_dir: Path) -> list[str]:
+    """Overrides that point any document experiment at the tiny documents with a tiny encoder."""
+    return [
+        f"data.data_dir={data_dir}",
+        "++data.synth=null",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "model/encoder=tiny",
+        "model.max_length=128",
+        "model.stride=32",
+        "model.tokenizer.vocab_size=600",
+        "++model.init_from=null",
+        "trainer.precision=32-true",
+        "trainer.accelerator=cpu",
+        "trainer.accumulate_grad_batches=1",
+        *run_overrides(log_dir),
+    ]
+
+
 # -- families ---------------------------------------------------------------------------------
 # Every experiment of every family runs in the parametrized tests on tiny data: the data module
 # target an experiment composes names the fixture that makes its tiny dataset and the overrides
@@ -86,10 +119,12 @@ class StopAfterEpochs(pl.Callback):
 # has none fails its tests with a message saying so.
 FAMILY_DATA = {
     "ocrlab.datamodules.TextLineDataModule": ("tiny_lines", tiny_overrides),
+    "ocrlab.datamodules.DocumentDataModule": ("tiny_docs", tiny_doc_overrides),
 }
 # the experiment each model target's contract test trains it with (on that family's tiny data)
 FAMILY_MODELS = {
     "ocrlab.lightning_modules.CTCRecognizer": "crnn_thai_dev",
+    "ocrlab.lightning_modules.LayoutLMv3Multitask": "layoutlmv3_multitask_cpu",
 }
 
 

@@ -31,13 +31,21 @@ def _run_job(job, cfg: DictConfig, name: str):
     from ocrlab.utils.run import apply_extras
 
     apply_extras(cfg)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:  # the next job must start its own worker processes (ocrlab.strategies)
+        from ocrlab.strategies import end_of_job, job_state
+
+        before = job_state()
     try:
         return job(cfg)
     except Exception:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
             log.exception("%s job %s failed; the sweep goes on", name, HydraConfig.get().job.num)
             return None
         raise
+    finally:
+        if multirun:
+            end_of_job(*before)
 
 
 @hydra.main(version_base="1.3", config_path=_config_dir(), config_name="train")
@@ -124,7 +132,8 @@ def export_main(argv: list[str] | None = None) -> None:
         prog="ocrlab-export",
         description="Write a trained model's self-contained export directory (the model's own format "
                     "inside; it loads with ocrlab.loading.load_model and needs no training config).")
-    parser.add_argument("checkpoint", help="a .ckpt file written by train.py, or an export directory")
+    parser.add_argument("checkpoint", help="a .ckpt file written by train.py, a sharded checkpoint directory "
+                                           "(trainer=fsdp / fsdp2), or an export directory")
     parser.add_argument("--output", "-o", required=True, help="the export directory to write")
     parser.add_argument("--onnx", action="store_true", help="also write an ONNX graph (families that have one)")
     parser.add_argument("--int8", action="store_true", help="also write an int8-quantized ONNX graph (with --onnx)")
@@ -138,4 +147,32 @@ def export_main(argv: list[str] | None = None) -> None:
         out = export_model(args.checkpoint, args.output, overwrite=args.overwrite, onnx=args.onnx, int8=args.int8)
     except (OcrlabError, FileExistsError, ValueError) as e:
         sys.exit(f"ocrlab-export: {e}")
+    print(out)
+
+
+def consolidate_main(argv: list[str] | None = None) -> None:
+    """``ocrlab-consolidate <sharded checkpoint dir> --output <file.ckpt>``: one ``.ckpt`` file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="ocrlab-consolidate",
+        description="Gather a sharded checkpoint directory (trainer=fsdp with state_dict_type=sharded, or "
+                    "trainer=fsdp2) into one .ckpt file: weights, optimizer states and ocrlab metadata. It loads "
+                    "like any checkpoint (evaluate.py, ocrlab-export, resuming). The whole model is gathered in "
+                    "this process's CPU memory.")
+    parser.add_argument("checkpoint", help="the sharded checkpoint directory (e.g. <run>/checkpoints/last.ckpt)")
+    parser.add_argument("--output", "-o", required=True, help="the .ckpt file to write")
+    parser.add_argument("--no-optimizer", action="store_true", help="leave the optimizer states out (weights only: "
+                                                                   "for evaluation and export; cannot resume)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    from ocrlab.errors import OcrlabError
+    from ocrlab.loading import consolidate_to_file
+
+    try:
+        out = consolidate_to_file(args.checkpoint, args.output, optimizer=not args.no_optimizer,
+                                  overwrite=args.overwrite)
+    except (OcrlabError, FileExistsError) as e:
+        sys.exit(f"ocrlab-consolidate: {e}")
     print(out)

@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from ocrlab.callbacks.training_report import TrainingReport
 from ocrlab.loading import build_model, load_checkpoint
@@ -27,7 +28,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train (and test) as configured; returns (metrics, objects)."""
     prepare_environment()
     resolved = plain_config(cfg)
-    atomic_write_text(Path(cfg.paths.output_dir) / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    if rank_zero_only.rank == 0:  # the processes a strategy starts share rank 0's run dir
+        atomic_write_text(Path(cfg.paths.output_dir) / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     report = next((cb for cb in callbacks if isinstance(cb, TrainingReport)), None)
     if report is not None:
@@ -55,7 +57,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 def _build(cfg: DictConfig, callbacks: list, resolved: dict) -> tuple:
     ckpt_path = cfg.get("ckpt_path")
-    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None  # a clear error naming the path
+    # a clear error naming the path; shapes only (a sharded checkpoint is not gathered here)
+    checkpoint = load_checkpoint(ckpt_path, weights=False) if ckpt_path else None
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):

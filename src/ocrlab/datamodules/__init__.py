@@ -1,9 +1,23 @@
 """DataModules (a shared base, one per kind of data) and the data readers they share."""
 
 from ocrlab.datamodules.base import OcrDataModule
-from ocrlab.datamodules.labels import LineRecord, charset_from_label_files, read_correction_samples, read_label_file
+from ocrlab.datamodules.documents import DocumentDataModule
+from ocrlab.datamodules.labels import (
+    LineRecord,
+    charset_from_label_files,
+    read_correction_samples,
+    read_label_file,
+)
 from ocrlab.datamodules.text_lines import TextLineDataModule
 from ocrlab.errors import DatasetError
 
-__all__ = ["DatasetError", "LineRecord", "OcrDataModule", "TextLineDataModule", "charset_from_label_files",
-           "read_correction_samples", "read_label_file"]
+__all__ = [
+    "DatasetError",
+    "DocumentDataModule",
+    "LineRecord",
+    "OcrDataModule",
+    "TextLineDataModule",
+    "charset_from_label_files",
+    "read_correction_samples",
+    "read_label_file",
+]

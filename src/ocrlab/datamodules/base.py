@@ -101,8 +101,15 @@ class OcrDataModule(pl.LightningDataModule):
 
     # -- loaders ---------------------------------------------------------------------------
     def _world(self) -> tuple[int, int]:
+        """(replicas, this replica) of the data: the data-parallel ranks (with tensor
+        parallelism, a tensor-parallel group reads the same batches)."""
         trainer = self.trainer
-        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if trainer is None:
+            return 1, 0
+        kwargs = trainer.distributed_sampler_kwargs
+        if kwargs:
+            return int(kwargs["num_replicas"]), int(kwargs["rank"])
+        return trainer.world_size, trainer.global_rank
 
     def loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         if split not in self.datasets:

@@ -2,6 +2,7 @@
 
 from ocrlab.lightning_modules.base import OcrModule
 from ocrlab.lightning_modules.ctc import CTCRecognizer
+from ocrlab.lightning_modules.document_multitask import LayoutLMv3Multitask
 from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
 
-__all__ = ["CTCRecognizer", "OcrModule", "TextRecognitionModule"]
+__all__ = ["CTCRecognizer", "LayoutLMv3Multitask", "OcrModule", "TextRecognitionModule"]

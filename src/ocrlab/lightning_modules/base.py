@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import grad_norm
 
-from ocrlab.errors import CheckpointError
+from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.utils.io import atomic_write, atomic_write_json
 
 CHECKPOINT_KEY = "ocrlab"
@@ -73,6 +73,57 @@ class OcrModule(pl.LightningModule):
             cfg[key] = obj.to_config()
         return cfg
 
+    # -- sharding (FSDP) ----------------------------------------------------------------------
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        """The modules FSDP2 shards one by one before :meth:`fsdp_root` (a transformer family's
+        blocks: each is gathered only while it runs). ``[]``: the root is the only unit.
+        (FSDP1, ``ocrlab.strategies.FSDPStrategy``, wraps instances of ``layer_class`` when the
+        model has that attribute.)"""
+        return []
+
+    def fsdp_root(self) -> torch.nn.Module | None:
+        """The network FSDP2 shards as a whole after :meth:`fsdp_units`: ``self.net`` if there is
+        one. It must hold every trainable parameter. Call it as ``self.net(...)``: FSDP2 gathers
+        the parameters in its ``__call__`` (other methods called on it, e.g. ``generate``, need
+        ``torch.distributed.fsdp.register_fsdp_forward_method``)."""
+        net = getattr(self, "net", None)
+        return net if isinstance(net, torch.nn.Module) else None
+
+    def configure_model(self) -> None:
+        """FSDP2 under Lightning's ``ModelParallelStrategy`` (``trainer=fsdp2``): ``fully_shard``
+        each of :meth:`fsdp_units`, then :meth:`fsdp_root`, over the data-parallel mesh. Under
+        any other strategy (no device mesh) nothing happens. Lightning may call this more than
+        once (fit, then test): modules already sharded are left as they are."""
+        try:
+            mesh = self.device_mesh
+        except (AttributeError, RuntimeError):  # no mesh before the processes are initialized
+            mesh = None
+        if mesh is None:
+            return
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+        from torch.distributed.tensor import DTensor
+
+        names = tuple(mesh.mesh_dim_names or ())
+        if "tensor_parallel" in names and mesh["tensor_parallel"].size() > 1:
+            raise ConfigError(f"trainer.strategy.tensor_parallel_size={mesh['tensor_parallel'].size()}: "
+                              f"{type(self).__name__} has no tensor-parallel plan (use tensor_parallel_size=1)")
+        dp_mesh = mesh["data_parallel"] if "data_parallel" in names else mesh
+        root = self.fsdp_root()
+        if root is None:
+            raise ConfigError(f"{type(self).__name__} has no network to shard: FSDP2 needs fsdp_root() "
+                              "(by default the attribute `net`)")
+        if isinstance(root, FSDPModule):
+            return
+        for unit in self.fsdp_units():
+            if not isinstance(unit, FSDPModule):
+                fully_shard(unit, mesh=dp_mesh)
+        fully_shard(root, mesh=dp_mesh)
+        # a parameter outside the root would get no gradient synchronization at all
+        outside = [n for n, p in self.named_parameters() if p.requires_grad and not isinstance(p, DTensor)]
+        if outside:
+            raise ConfigError(f"{type(self).__name__}: trainable parameters outside fsdp_root() are not sharded "
+                              f"and would not be synchronized across ranks: {outside[:5]}")
+
     # -- optimization ------------------------------------------------------------------------
     def optimizer_parameters(self) -> Iterable[torch.nn.Parameter] | list[dict]:
         """What the optimizer updates. Taken from the strategy's wrapped model when there is
@@ -91,15 +142,46 @@ class OcrModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=max(1, per_epoch))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Lightning's clipping, except by norm under FSDP1: there only the wrapper's
+        ``clip_grad_norm_`` computes the norm over all shards (Lightning refuses it)."""
+        model = self.trainer.model
+        if gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            if isinstance(model, FullyShardedDataParallel):
+                model.clip_grad_norm_(gradient_clip_val)
+                return
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm)
+
     def log_learning_rate(self, batch_size: int) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False,
                  batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
-            norms = grad_norm(self, norm_type=2)
-            if "grad_2.0_norm_total" in norms:
-                self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+            norm = self.gradient_norm()
+            if norm is not None:
+                self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
+
+    def gradient_norm(self) -> torch.Tensor | None:
+        """The 2-norm of all gradients (before clipping); under FSDP over every rank's shard
+        (a collective: every rank calls it). ``None`` when there is no gradient."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+        from torch.distributed.tensor import DTensor
+
+        model = self.trainer.model
+        if isinstance(model, FullyShardedDataParallel):
+            return model.clip_grad_norm_(math.inf)  # FSDP1's norm over all shards; scales by 1
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:
+            return None
+        if any(isinstance(g, DTensor) for g in grads):  # FSDP2
+            norm = torch.nn.utils.get_total_norm(grads, 2.0)
+            return norm.full_tensor() if isinstance(norm, DTensor) else norm
+        return grad_norm(self, norm_type=2).get("grad_2.0_norm_total")
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint_metadata(self) -> dict:
@@ -117,7 +199,15 @@ class OcrModule(pl.LightningModule):
         return meta
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[CHECKPOINT_KEY] = {**self.checkpoint_metadata(), "rng": _rng_states()}
+        # every rank calls this (Lightning saves on all ranks): each rank's RNG is kept, so a
+        # resumed distributed run draws what the uninterrupted one would (dropout on rank 1 too)
+        rng = _rng_states()
+        meta = {**self.checkpoint_metadata(), "rng": rng}
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            per_rank: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(per_rank, rng)
+            meta["rng_per_rank"] = per_rank
+        checkpoint[CHECKPOINT_KEY] = meta
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY)
@@ -129,8 +219,12 @@ class OcrModule(pl.LightningModule):
         state = checkpoint.get("state_dict")
         if state is not None:
             self.check_architecture(meta, state)
-        if meta.get("rng"):
-            _set_rng_states(meta["rng"])
+        per_rank = meta.get("rng_per_rank") or []
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
+        # another number of ranks than the saving run: rank 0's state, as before
+        rng = per_rank[rank] if len(per_rank) == world else meta.get("rng")
+        if rng:
+            _set_rng_states(rng)
 
     def check_label_space(self, meta: dict, context: str) -> None:
         """The checkpoint's label space must be this model's: a clear error otherwise."""
@@ -140,13 +234,12 @@ class OcrModule(pl.LightningModule):
         for key, current in self.label_space().items():
             if key not in stored:
                 raise CheckpointError(f"{context}: the checkpoint has no label space {key!r}")
-            if stored[key] == current.to_config():
-                continue
-            other = instantiate(stored[key])
             if callable(getattr(current, "check_same", None)):
-                current.check_same(other, context)  # raises with the family's own explanation
-                continue
-            raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
+                # raises with the family's own explanation; a label space built lazily from
+                # data (a tokenizer trained on first use) adopts the checkpoint's instead
+                current.check_same(instantiate(stored[key]), context)
+            elif stored[key] != current.to_config():
+                raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
 
     def check_architecture(self, meta: dict, state_dict: dict) -> None:
         """Same parameter names and shapes as the checkpoint, or an error saying which model

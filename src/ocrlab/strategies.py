@@ -1,0 +1,257 @@
+"""Distributed strategies chosen by config (``conf/trainer/ddp.yaml``, ``fsdp.yaml``, ``fsdp2.yaml``).
+
+Lightning's own strategies, with what ocrlab needs on top, for every family alike:
+
+* the processes a strategy starts run *this Hydra job* (its overrides, its run dir) as a single
+  run, also inside a multirun (Lightning's own command repeats the whole sweep in every worker
+  and points it at a new run dir: Hydra issue #2070);
+* :class:`FSDPStrategy` takes its wrap unit from the model (``layer_class``, the family's
+  transformer block), can checkpoint activations on that unit (``activation_checkpointing:
+  true``) and runs on CPUs (gloo) as well as GPUs;
+* :class:`ModelParallelStrategy` (FSDP2): ``data_parallel_size: auto`` means all the devices the
+  tensor-parallel groups leave; the sharding itself is ``OcrModule.configure_model``.
+
+Nothing here knows a family: a model offers ``layer_class`` / ``fsdp_units()`` / ``fsdp_root()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.strategies import DDPStrategy as _LightningDDPStrategy
+from pytorch_lightning.strategies import FSDPStrategy as _LightningFSDPStrategy
+from pytorch_lightning.strategies import ModelParallelStrategy as _LightningModelParallelStrategy
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+from ocrlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# hydra overrides that only make sense for the sweep, or that the worker's command sets itself
+_SWEEP_ONLY = ("hydra.mode", "hydra.sweep", "hydra.sweeper", "hydra.launcher", "hydra/sweeper", "hydra/launcher",
+               "hydra.run.dir", "hydra.output_subdir", "hydra.job.name", "hydra.job.num", "hydra.job.id")
+# command-line flags of a Hydra app that a worker needs too (each takes a value)
+_KEPT_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+# what Lightning's launcher sets in the launching process (see end_of_job)
+LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+# -- processes -------------------------------------------------------------------------------
+def _hydra_quote(value: Any) -> str:
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _kept_flags(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _KEPT_FLAGS and i + 1 < len(argv):
+            out += argv[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith(tuple(f"{f}=" for f in _KEPT_FLAGS if f.startswith("--"))):
+            out.append(arg)
+        i += 1
+    return out
+
+
+def hydra_worker_command(local_rank: int) -> tuple[list[str], str]:
+    """The command (and cwd) that runs the current Hydra job again as worker ``local_rank``.
+
+    The job's own overrides (in a multirun: this job's values, not the sweep's lists), its
+    output dir as ``hydra.run.dir`` and no ``.hydra`` subdir: every rank works in rank 0's run
+    dir, and a worker never starts a sweep of its own.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from hydra.utils import get_original_cwd, to_absolute_path
+
+    import __main__
+
+    hc = HydraConfig.get()
+    if getattr(__main__, "__spec__", None) is None:
+        command = [sys.executable, to_absolute_path(sys.argv[0])]
+    else:
+        command = [sys.executable, "-m", __main__.__spec__.name]
+    command += _kept_flags(sys.argv[1:])
+    command += list(hc.overrides.task)
+    command += [o for o in hc.overrides.hydra if not o.lstrip("+~").split("=", 1)[0].startswith(_SWEEP_ONLY)]
+    command += [f"hydra.run.dir={_hydra_quote(hc.runtime.output_dir)}", "hydra.output_subdir=null",
+                f"hydra.job.name={hc.job.name}_process_{local_rank}"]
+    if hc.mode == RunMode.MULTIRUN:  # ${hydra:job.num} and the like resolve as in rank 0
+        command += [f"hydra.job.num={hc.job.num}", f"hydra.job.id={_hydra_quote(hc.job.id)}"]
+    return command, get_original_cwd()
+
+
+class HydraJobLauncher(_SubprocessScriptLauncher):
+    """Lightning's subprocess launcher; under Hydra its workers run :func:`hydra_worker_command`."""
+
+    def _call_children_scripts(self) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            return super()._call_children_scripts()
+        # what Lightning's launcher does, with another command for the workers
+        self._check_can_spawn_children()
+        self.procs = []
+        os.environ["MASTER_ADDR"] = self.cluster_environment.main_address
+        os.environ["MASTER_PORT"] = str(self.cluster_environment.main_port)
+        os.environ["NODE_RANK"] = str(self.cluster_environment.node_rank())
+        os.environ["LOCAL_RANK"] = str(self.cluster_environment.local_rank())
+        os.environ["WORLD_SIZE"] = f"{self.num_processes * self.num_nodes}"
+        for local_rank in range(1, self.num_processes):
+            env = os.environ.copy()
+            env["LOCAL_RANK"] = f"{local_rank}"
+            if os.environ.get("PL_GLOBAL_SEED") is None:
+                env.pop("PL_GLOBAL_SEED", None)
+            command, cwd = hydra_worker_command(local_rank)
+            log.debug("starting worker %d: %s", local_rank, command)
+            self.procs.append(subprocess.Popen(command, env=env, cwd=cwd))
+        return None
+
+
+class _HydraJobProcesses:
+    """Mixin: the strategy starts its workers with :class:`HydraJobLauncher`."""
+
+    def _configure_launcher(self) -> None:
+        super()._configure_launcher()  # type: ignore[misc]
+        launcher = getattr(self, "_launcher", None)
+        if type(launcher) is _SubprocessScriptLauncher:  # not spawn/fork (DDP's start_method)
+            self._launcher = HydraJobLauncher(launcher.cluster_environment, launcher.num_processes, launcher.num_nodes)
+
+
+def end_of_job(env_before: Mapping[str, str | None], group_before: bool) -> None:
+    """Leave the process as the job found it, so the next job of a multirun starts its own
+    workers: destroy the process group this job created and restore the launcher's variables
+    (with ``LOCAL_RANK`` still set, Lightning takes the workers as started already)."""
+    if not group_before and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    for key in LAUNCHER_ENV:
+        if env_before.get(key) is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = env_before[key]
+
+
+def job_state() -> tuple[dict[str, str | None], bool]:
+    """What :func:`end_of_job` restores."""
+    initialized = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return {k: os.environ.get(k) for k in LAUNCHER_ENV}, initialized
+
+
+# -- strategies ------------------------------------------------------------------------------
+class DDPStrategy(_HydraJobProcesses, _LightningDDPStrategy):
+    """Lightning's ``DDPStrategy`` (same arguments); workers reuse the job's run dir."""
+
+
+def _mixed_precision(value: Any) -> Any:
+    """``{param_dtype: bfloat16, reduce_dtype: float32, ...}`` (dtype names) -> FSDP's ``MixedPrecision``."""
+    if value is None or not isinstance(value, Mapping):
+        return value
+    from torch.distributed.fsdp import MixedPrecision
+
+    kwargs = {}
+    for key, v in value.items():
+        if key.endswith("_dtype") and isinstance(v, str):
+            dtype = getattr(torch, v, None)
+            if not isinstance(dtype, torch.dtype):
+                raise ConfigError(f"trainer.strategy.mixed_precision.{key}={v!r}: not a torch dtype name")
+            v = dtype
+        kwargs[str(key)] = v
+    try:
+        return MixedPrecision(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"trainer.strategy.mixed_precision: {e}") from e
+
+
+class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
+    """Lightning's ``FSDPStrategy`` with the wrap unit from the model, and CPU support.
+
+    Arguments are Lightning's (``sharding_strategy``, ``state_dict_type``, ``cpu_offload``,
+    ``mixed_precision``, ``auto_wrap_policy``, ``activation_checkpointing_policy``, FSDP kwargs),
+    except:
+
+    * ``auto_wrap_policy``: when not given, ``{model.layer_class}`` (the family's transformer
+      block) if the model has one, else the whole model is one unit;
+    * ``activation_checkpointing``: ``true`` recomputes the activations of each wrap unit
+      (``layer_class``) in the backward pass (Lightning's argument of that name, a list of
+      classes, is deprecated there);
+    * ``mixed_precision`` may be a mapping of dtype names (``{param_dtype: bfloat16}``); without
+      it, ``trainer.precision`` decides, as in Lightning.
+    """
+
+    def __init__(self, *args: Any, activation_checkpointing: bool = False, mixed_precision: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, mixed_precision=_mixed_precision(mixed_precision), **kwargs)
+        self.checkpoint_layers = bool(activation_checkpointing)
+
+    def setup(self, trainer: pl.Trainer) -> None:
+        module = self.lightning_module
+        layer = getattr(module, "layer_class", None)
+        if self.kwargs.get("auto_wrap_policy") is None and layer is not None:
+            from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+            self.kwargs["auto_wrap_policy"] = ModuleWrapPolicy({layer})
+        if self.checkpoint_layers and not self._activation_checkpointing_kwargs:
+            if layer is None:
+                raise ConfigError(f"trainer.strategy.activation_checkpointing=true: {type(module).__name__} has no "
+                                  "layer_class (the block to checkpoint); set activation_checkpointing_policy")
+            self._activation_checkpointing_kwargs = {"check_fn": lambda m: isinstance(m, layer)}
+        super().setup(trainer)
+
+    def _setup_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Lightning's, except on CPU (FSDP needs ``device_id=cpu`` there; Lightning passes the
+        device index, ``None`` for a CPU), and the second time round (``trainer.test`` after
+        ``trainer.fit``): the root wrapper made for fit is used again. Lightning hands over the
+        bare LightningModule then, whose blocks are wrapped already and whose own parameters
+        are views into the (resharded) root's flat parameter: it would skip the root and load
+        the test checkpoint into size-0 views."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        root = getattr(self, "_fsdp_root", None)
+        if root is not None and root.module is model:
+            return root
+        if self.root_device.type != "cpu" or any(isinstance(m, FullyShardedDataParallel) for m in model.modules()):
+            model = super()._setup_model(model)
+            self._fsdp_root = model if isinstance(model, FullyShardedDataParallel) else None
+            return model
+        from lightning_fabric.strategies.fsdp import (
+            _move_torchmetrics_to_device,
+            _setup_activation_checkpointing,
+        )
+
+        model = FullyShardedDataParallel(module=model, cpu_offload=self.cpu_offload,
+                                         mixed_precision=self.mixed_precision_config,
+                                         sharding_strategy=self.sharding_strategy, device_id=torch.device("cpu"),
+                                         **self.kwargs)
+        _move_torchmetrics_to_device(model, self.root_device)
+        _setup_activation_checkpointing(model, self._activation_checkpointing_kwargs)
+        self._fsdp_root = model
+        return model
+
+
+class ModelParallelStrategy(_HydraJobProcesses, _LightningModelParallelStrategy):
+    """Lightning's ``ModelParallelStrategy`` (FSDP2 through ``OcrModule.configure_model``).
+
+    ``data_parallel_size: auto`` with an int ``tensor_parallel_size`` is world size / that
+    (Lightning's ``auto`` is the number of nodes, which with ``tensor_parallel_size: 1`` fits one
+    device only).
+    """
+
+    def setup_environment(self) -> None:
+        tp = self._tensor_parallel_size
+        if self._data_parallel_size == "auto" and isinstance(tp, int):
+            world = self.num_nodes * self.num_processes
+            if tp < 1 or world % tp:
+                raise ConfigError(f"trainer.strategy.tensor_parallel_size={tp} does not divide the "
+                                  f"{world} devices (trainer.devices x trainer.num_nodes)")
+            self._data_parallel_size = world // tp
+        super().setup_environment()

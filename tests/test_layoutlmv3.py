@@ -1,0 +1,281 @@
+"""The LayoutLMv3 multitask family: tokenizer, windows, overfitting, export, label extension."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config, tiny_doc_overrides
+from hydra.utils import instantiate
+
+from ocrlab.errors import CheckpointError, ConfigError, DatasetError
+from ocrlab.loading import build_model, load_model
+from ocrlab.text.document_inputs import DocumentInputSpec, collate_windows
+from ocrlab.text.document_labels import DocumentLabelMap
+from ocrlab.text.document_tokenizer import DocumentTokenizer
+
+EXPERIMENT = "layoutlmv3_multitask_cpu"
+
+
+def _compose(tiny_docs: Path, tmp_path: Path, extra: tuple[str, ...] = ()):
+    return compose_config("train", [f"experiment={EXPERIMENT}", *tiny_doc_overrides(tiny_docs, tmp_path / "logs"),
+                                    *extra], tmp_path / "run")
+
+
+def _model_and_data(tiny_docs: Path, tmp_path: Path, extra: tuple[str, ...] = (), seed: int = 0):
+    cfg = _compose(tiny_docs, tmp_path, extra)
+    torch.manual_seed(seed)
+    model = build_model(cfg.model)
+    dm = instantiate(cfg.data)
+    dm.attach_model(model)
+    dm.setup("fit")
+    return model, dm
+
+
+@pytest.fixture(scope="module")
+def built(tiny_docs, tmp_path_factory):
+    return _model_and_data(tiny_docs, tmp_path_factory.mktemp("layoutlmv3"))
+
+
+def test_tokenizer_is_trained_on_first_use_and_rebuilds_from_its_config(tiny_docs):
+    from ocrlab.datamodules.document_annotations import AnnotationWords
+
+    tok = DocumentTokenizer(train_words=AnnotationWords(tiny_docs / "train" / "annotations"), vocab_size=600)
+    assert not tok.ready  # built from config before the data exists: nothing read yet
+    hf = tok.get()
+    assert tok.ready and len(hf) <= 600 and hf.pad_token_id == 1 and hf.cls_token_id == 0
+    again = instantiate(tok.to_config())
+    words = ["Invoice", "Number:", "INV-2024-0001", "Straße"]
+    assert again.get()(words, boxes=[[0, 0, 1, 1]] * 4)["input_ids"] == hf(words, boxes=[[0, 0, 1, 1]] * 4)["input_ids"]
+    lazy = DocumentTokenizer(train_words=AnnotationWords(tiny_docs / "missing"), vocab_size=600)
+    lazy.check_same(again, "resuming")  # a tokenizer not trained yet adopts the checkpoint's
+    assert lazy.to_config() == tok.to_config()
+    other = DocumentTokenizer(vocab={**again._vocab, "zzz": 599}, merges=again._merges, vocab_size=600)
+    with pytest.raises(CheckpointError, match="tokenizer differs"):
+        other.check_same(again, "resuming")
+
+
+def test_missing_pretrained_dir_is_a_clear_error(tiny_docs, tmp_path):
+    cfg = _compose(tiny_docs, tmp_path, (f"model.pretrained={tmp_path / 'nope'}",))
+    with pytest.raises(ConfigError, match=r"nope.*no config.json.*no model hub"):
+        build_model(cfg.model)
+
+
+def test_windows_give_one_prediction_per_word_equal_to_the_unsplit_one(built):
+    model, dm = built
+    model.eval()
+    rec = max(dm.datasets["train"].records, key=lambda r: len(r.words))
+    encoder = model.document_encoder()
+    page = _page(dm, rec) if model.visual else None
+    split = encoder.encode(rec.words, rec.boxes, rec.labels, page)
+    assert split["input_ids"].shape[0] > 1  # a long document: several overlapping windows
+    # every word's first sub-token is in some window; labels only there
+    covered = set(split["word_index"][split["word_index"] >= 0].tolist())
+    assert covered == set(range(len(rec.words)))
+    assert torch.equal(split["labels"] != -100, split["word_index"] >= 0)
+    with torch.no_grad():
+        batch = collate_windows([{**split, "num_words": len(rec.words)}], encoder.pad_token_id)
+        words = model._documents(batch)[1][2]
+        assert len(words) == 1 and words[0].shape == (len(rec.words), len(model.labels))
+        # a document that fits one window: the same word logits whatever the window settings
+        short_doc = rec.words[:20], rec.boxes[:20], rec.labels[:20]
+        a = _word_logits(model, encoder, short_doc, DocumentInputSpec(128, 32), page)
+        b = _word_logits(model, encoder, short_doc, DocumentInputSpec(512, 128), page)
+        assert torch.allclose(a, b, atol=1e-5)
+        # and it equals the network's own output at each word's first sub-token
+        encoder.spec = DocumentInputSpec(128, 32)
+        item = encoder.encode(*short_doc, page)
+        inputs = {k: item[k] for k in ("input_ids", "bbox", "attention_mask")}
+        if page is not None:
+            inputs["pixel_values"] = item["pixel_values"][None]
+        direct = model(**inputs)[2][0][item["word_index"][0] >= 0]
+        assert torch.allclose(a, direct, atol=1e-5)
+
+
+def _page(dm, rec):
+    return dm.datasets["train"]._image(rec)
+
+
+def _word_logits(model, encoder, doc, spec, page):
+    encoder.spec = spec
+    item = encoder.encode(*doc, page)
+    batch = collate_windows([{**item, "num_words": len(doc[0])}], encoder.pad_token_id)
+    return model._documents(batch)[1][2][0]
+
+
+def test_window_starts_overlap_by_the_stride():
+    spec = DocumentInputSpec(max_length=10, stride=3)  # 8 content tokens, step 5
+    assert spec.window_starts(8) == [0]
+    assert spec.window_starts(9) == [0, 5]
+    assert spec.window_starts(20) == [0, 5, 10, 15]
+    with pytest.raises(ValueError, match="stride"):
+        DocumentInputSpec(max_length=10, stride=8)
+
+
+def test_tiny_model_overfits_a_few_documents(tiny_docs, tmp_path):
+    model, dm = _model_and_data(tiny_docs, tmp_path, ("model.dropout=0.0",))
+    ds = dm.datasets["train"]
+    # four documents of different types, one of them a purchase order (its subtype is learned)
+    picked, seen = [], set()
+    for i, rec in enumerate(ds.records):
+        if rec.doc_type not in seen and (rec.doc_type == "PURCHASE_ORDER" or len(picked) < 3):
+            picked.append(i)
+            seen.add(rec.doc_type)
+        if len(picked) == 4 and "PURCHASE_ORDER" in seen:
+            break
+    batch = dm.collate([ds[i] for i in picked])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _step in range(300):
+        tok, (doc, sub, _) = model._documents(batch)
+        loss = model._loss(tok, doc, sub, batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if loss.item() < 0.02:
+            break
+    model.eval()
+    preds = model.predict_step(batch)
+    truth = [model.describe(batch["words"][i], int(batch["doc_type"][i]), int(batch["po_subtype"][i]),
+                            batch["word_labels"][i]) for i in range(len(picked))]
+    assert [p["doc_type"] for p in preds] == [t["doc_type"] for t in truth]
+    assert [p["po_subtype"] for p in preds] == [t["po_subtype"] for t in truth]
+    assert any(t["po_subtype"] for t in truth)
+    assert [p["fields"] for p in preds] == [t["fields"] for t in truth], f"loss {loss.item():.4f}"
+
+
+def test_export_with_onnx_reloads_and_matches(built, tmp_path):
+    from ocrlab.onnx_export import run_session, session
+
+    model, _ = built
+    out = model.export(tmp_path / "export", onnx=True)
+    report = json.loads((out / "onnx_report.json").read_text())
+    assert report["max_abs_diff"] < 1e-4
+    inputs = model.example_inputs(batch_size=2, length=40)
+    with torch.no_grad():
+        expected = model(**inputs)
+    got = run_session(session(out / "model.onnx"), inputs)
+    for e, g in zip(expected, got, strict=True):
+        assert g.shape == tuple(e.shape) and abs(e.numpy() - g).max() < 1e-4
+    reloaded = load_model(out)
+    with torch.no_grad():
+        again = reloaded(**inputs)
+    for e, g in zip(expected, again, strict=True):
+        assert torch.equal(e, g)
+    assert DocumentLabelMap.from_file(out / "label_map.json") == model.labels
+    assert (out / "processor" / "tokenizer.json").is_file()
+
+
+def test_predict_document_returns_fields_by_name(built):
+    model, dm = built
+    rec = dm.datasets["train"].records[0]
+    image = dm.datasets["train"]._image(rec) if model.visual else None
+    out = model.predict_document(rec.words, rec.boxes, image)
+    assert out["doc_type"] in model.labels.doc_types
+    assert isinstance(out["fields"], dict) and all(isinstance(v, list) for v in out["fields"].values())
+    assert set(out["fields"]) <= set(model.labels.fields)
+
+
+def test_appended_labels_keep_the_trained_rows(tiny_docs, tmp_path):
+    cfg = _compose(tiny_docs, tmp_path, ("trainer.max_epochs=1", "trainer.max_steps=1", "test=false"))
+    from ocrlab.training import train
+
+    _, objects = train(cfg)
+    general = objects["model"]
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    labels = general.labels
+    extended = DocumentLabelMap([*labels.labels, "B-CUSTOM_FIELD", "I-CUSTOM_FIELD"], labels.doc_types,
+                                labels.po_subtypes)
+    (tmp_path / "ext.json").write_text(json.dumps(extended.to_dict()))
+    domain_cfg = _compose(tiny_docs, tmp_path / "d", ("model/labels=from_dataset",
+                                                      f"model.labels.path={tmp_path / 'ext.json'}",
+                                                      f"model.init_from={ckpt}"))
+    domain = build_model(domain_cfg.model)
+    old_w, new_w = general.net.token_head.weight, domain.net.token_head.weight
+    assert new_w.shape[0] == old_w.shape[0] + 2
+    assert torch.equal(new_w[: old_w.shape[0]], old_w)
+    assert torch.equal(domain.net.backbone.embeddings.word_embeddings.weight,
+                       general.net.backbone.embeddings.word_embeddings.weight)
+    assert domain.tokenizer.to_config() == general.tokenizer.to_config()  # adopted, not retrained
+    # another map (a label removed) is refused, naming what differs
+    other = DocumentLabelMap(labels.labels[:-2], labels.doc_types, labels.po_subtypes)
+    (tmp_path / "other.json").write_text(json.dumps(other.to_dict()))
+    bad = _compose(tiny_docs, tmp_path / "b", ("model/labels=from_dataset", f"model.labels.path={tmp_path / 'other.json'}",
+                                                f"model.init_from={ckpt}"))
+    with pytest.raises(CheckpointError, match="label map differs"):
+        build_model(bad.model)
+
+
+def test_dataset_with_another_label_map_is_refused(tiny_docs, tmp_path):
+    import shutil
+
+    data = tmp_path / "docs"
+    shutil.copytree(tiny_docs, data)
+    lm = json.loads((data / "label_map.json").read_text())
+    lm["doc_types"] = lm["doc_types"][::-1]
+    (data / "label_map.json").write_text(json.dumps(lm))
+    cfg = _compose(data, tmp_path)
+    model = build_model(cfg.model)
+    dm = instantiate(cfg.data)
+    dm.attach_model(model)
+    with pytest.raises(DatasetError, match="label_map.json"):
+        dm.setup("fit")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_docs, tmp_path_factory):
+    from ocrlab.training import train
+
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = _compose(tiny_docs, tmp, ("trainer.max_epochs=2", "test=true"))
+    metrics, _ = train(cfg)
+    return tmp / "run", metrics
+
+
+def test_training_reports_document_metrics_and_writes_reports(trained_run):
+    run_dir, metrics = trained_run
+    for key in ("val/entity_f1", "val/doc_type_acc", "val/po_subtype_acc", "val/token_acc", "test/entity_f1",
+                "test/doc_type_acc", "test/doc_type_f1", "test/po_subtype_acc", "test/ms_per_doc"):
+        assert key in metrics, key
+    assert metrics["test/documents"] == 4
+    reports = run_dir / "reports"
+    report = json.loads((reports / "classification_report.json").read_text())
+    assert set(report) == {"doc_type", "po_subtype", "fields"}
+    assert sum(v["support"] for k, v in report["doc_type"].items() if k != "confusion_matrix") == 4
+    from PIL import Image
+
+    with Image.open(reports / "doc_type_confusion.png") as img:
+        assert img.size[0] > 100
+    assert "== fields" in (reports / "classification_report.txt").read_text()
+
+
+def test_evaluate_scores_a_checkpoint_and_names_a_bad_annotation(trained_run, tiny_docs, tmp_path):
+    import csv
+    import shutil
+
+    from ocrlab.evaluation import evaluate
+
+    run_dir, _ = trained_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    cfg = compose_config("evaluate", [f"ckpt_path={ckpt}", f"experiment={EXPERIMENT}", f"data.data_dir={tiny_docs}",
+                                      "data.synth=null", f"paths.log_dir={tmp_path}"], tmp_path / "eval")
+    metrics, _ = evaluate(cfg)
+    assert metrics["test/documents"] == 4 and 0.0 <= metrics["test/entity_f1"] <= 1.0
+    with open(tmp_path / "eval" / "predictions.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert len(rows) == 4 and {"id", "doc_type", "predicted_doc_type", "predicted_fields"} <= set(rows[0])
+    assert all(isinstance(json.loads(r["predicted_fields"]), dict) for r in rows)
+    # words and boxes of different lengths: an error naming the file and the field, nothing written
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_docs, bad)
+    path = sorted((bad / "test" / "annotations").glob("*.json"))[0]
+    doc = json.loads(path.read_text())
+    doc["boxes"] = doc["boxes"][:-1]
+    path.write_text(json.dumps(doc))
+    cfg = compose_config("evaluate", [f"ckpt_path={ckpt}", f"experiment={EXPERIMENT}", f"data.data_dir={bad}",
+                                      "data.synth=null", f"paths.log_dir={tmp_path}"], tmp_path / "eval2")
+    with pytest.raises(DatasetError, match=rf"{path.name}.*boxes"):
+        evaluate(cfg)
+    assert not (tmp_path / "eval2" / "metrics.json").exists()
