@@ -270,7 +270,7 @@ def test_evaluate_scores_a_checkpoint_and_names_a_bad_annotation(trained_run, ti
     # words and boxes of different lengths: an error naming the file and the field, nothing written
     bad = tmp_path / "bad"
     shutil.copytree(tiny_docs, bad)
-    path = sorted((bad / "test" / "annotations").glob("*.json"))[0]
+    path = min((bad / "test" / "annotations").glob("*.json"))
     doc = json.loads(path.read_text())
     doc["boxes"] = doc["boxes"][:-1]
     path.write_text(json.dumps(doc))
@@ -279,3 +279,49 @@ def test_evaluate_scores_a_checkpoint_and_names_a_bad_annotation(trained_run, ti
     with pytest.raises(DatasetError, match=rf"{path.name}.*boxes"):
         evaluate(cfg)
     assert not (tmp_path / "eval2" / "metrics.json").exists()
+
+
+def test_synth_config_generates_once_and_never_writes_over_other_documents(tiny_docs, tmp_path):
+    from ocrlab.datamodules import DocumentDataModule
+
+    out = tmp_path / "gen"
+    dm = DocumentDataModule(data_dir=str(out), synth={"num_samples": 20, "seed": 1, "dpi": 40, "workers": 1})
+    dm.prepare_splits(["train"])
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["complete"] and len(list((out / "train" / "annotations").glob("*.json"))) == 16
+    stamp = (out / "dataset.json").stat().st_mtime_ns
+    dm.prepare_splits(["train"])  # a finished dataset is used as it is
+    assert (out / "dataset.json").stat().st_mtime_ns == stamp
+    # documents not generated here (no dataset.json) are never written over, whatever synth says
+    import shutil
+
+    own = tmp_path / "own"
+    shutil.copytree(tiny_docs, own)
+    (own / "dataset.json").unlink()
+    before = sorted(p.name for p in (own / "train" / "annotations").iterdir())
+    DocumentDataModule(data_dir=str(own), synth={"num_samples": 50, "seed": 9}).prepare_splits(["train"])
+    assert sorted(p.name for p in (own / "train" / "annotations").iterdir()) == before
+    with pytest.raises(DatasetError, match="does not exist"):
+        DocumentDataModule(data_dir=str(tmp_path / "nope")).prepare_splits(["test"])
+
+
+def test_freeze_by_prefix_and_gradient_checkpointing(tiny_docs, tmp_path):
+    cfg = _compose(tiny_docs, tmp_path, ("model.freeze=[backbone.embeddings]", "model.gradient_checkpointing=true"))
+    model = build_model(cfg.model)
+    # checkpointed blocks keep their parameter names: checkpoints load into a plain model
+    assert model.state_dict().keys() == build_model(_compose(tiny_docs, tmp_path / "plain").model).state_dict().keys()
+    frozen = {n for n, p in model.net.named_parameters() if not p.requires_grad}
+    assert any(n.startswith("backbone.embeddings.") for n in frozen)
+    assert all(n.startswith(("backbone.embeddings.", "backbone.encoder.rel_pos")) for n in frozen)
+    model.train()
+    dm2 = instantiate(cfg.data)
+    dm2.attach_model(model)
+    dm2.setup("fit")
+    batch = dm2.collate([dm2.datasets["train"][i] for i in range(2)])
+    tok, (doc, sub, _) = model._documents(batch)
+    model._loss(tok, doc, sub, batch)["loss"].backward()
+    assert model.net.token_head.weight.grad is not None
+    assert model.net.backbone.embeddings.word_embeddings.weight.grad is None
+    bad = _compose(tiny_docs, tmp_path / "bad", ("model.freeze=[nothing]",))
+    with pytest.raises(ConfigError, match="nothing.*matches no parameter"):
+        build_model(bad.model)

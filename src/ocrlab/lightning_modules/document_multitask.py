@@ -78,7 +78,7 @@ class LayoutLMv3Multitask(OcrModule):
         self.freeze = tuple(freeze)
         self._freeze(self.freeze)
         if gradient_checkpointing:
-            self.net.backbone.gradient_checkpointing_enable()
+            self._checkpoint_activations()
         self._image_processor = None
         self.val_metrics = self._metrics()
         self.test_metrics = self._metrics()
@@ -133,6 +133,23 @@ class LayoutLMv3Multitask(OcrModule):
         except RuntimeError as e:
             raise CheckpointError(f"model.init_from={path}: its encoder does not fit this model config: {e}") from e
         log.info("weights from %s (fresh optimizer)", path)
+
+    def _checkpoint_activations(self) -> None:
+        """Recompute each transformer block in the backward pass (HF's LayoutLMv3 has no
+        ``gradient_checkpointing_enable``): torch's non-reentrant checkpoint wrapper, which keeps
+        parameter names in the state dict. Under FSDP prefer the strategy's own flag."""
+        from functools import partial
+
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+            CheckpointImpl,
+            apply_activation_checkpointing,
+            checkpoint_wrapper,
+        )
+
+        layer = self.net.layer_class
+        apply_activation_checkpointing(self.net.backbone.encoder, check_fn=lambda m: isinstance(m, layer),
+                                       checkpoint_wrapper_fn=partial(checkpoint_wrapper,
+                                                                     checkpoint_impl=CheckpointImpl.NO_REENTRANT))
 
     def _freeze(self, prefixes: Sequence[str]) -> None:
         names = [n for n, _ in self.net.named_parameters()]
