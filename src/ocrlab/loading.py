@@ -62,6 +62,18 @@ def is_sharded_checkpoint(path: str | Path) -> bool:
     return path.is_dir() and ((path / DCP_INDEX).is_file() or (path / SHARDED_META).is_file())
 
 
+def read_torch_file(path: Path, what: str, expected: str, mmap: bool = False) -> Any:
+    """``torch.load(weights_only=True)`` on CPU; any failure is a CheckpointError naming ``path``
+    (``what`` prefixes it, e.g. "checkpoint") and what was ``expected``."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:  # any unpickling failure means the same to the user
+        name = f"{what} {path}" if what else str(path)
+        raise CheckpointError(f"{name} cannot be read as {expected}: {type(e).__name__}: {e}") from e
+
+
 def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool = True) -> dict:
     """A Lightning checkpoint written by ocrlab (a ``.ckpt`` file or a sharded checkpoint
     directory), checked; its metadata brought up to date.
@@ -70,7 +82,6 @@ def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool =
     tensors in ``state_dict`` (names, shapes and dtypes; no data) and no optimizer states.
     ``optimizer=False`` leaves the optimizer states out.
     """
-    import torch
 
     path = Path(path)
     if path.is_dir():
@@ -87,11 +98,8 @@ def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool =
     elif not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (expected a .ckpt file or a sharded checkpoint dir)")
     else:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as e:  # any unpickling failure means the same to the user
-            raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch checkpoint "
-                                  f"(truncated, or not a checkpoint?): {type(e).__name__}: {e}") from e
+        ckpt = read_torch_file(path, "checkpoint", "a weights-only torch checkpoint (truncated, or not a checkpoint?)",
+                               mmap=True)
         if isinstance(ckpt, dict) and not optimizer:
             ckpt.pop("optimizer_states", None)
     from ocrlab.lightning_modules.base import CHECKPOINT_KEY
@@ -121,10 +129,7 @@ def consolidate_checkpoint(path: str | Path, *, weights: bool = True, optimizer:
                               "directory not written by Lightning: no training state or ocrlab metadata)")
     if not index.is_file():
         raise CheckpointError(f"sharded checkpoint {path} has no {DCP_INDEX} (incomplete: interrupted while saving?)")
-    try:
-        extra = torch.load(meta_file, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{meta_file} cannot be read as weights-only torch data: {type(e).__name__}: {e}") from e
+    extra = read_torch_file(meta_file, "", "weights-only torch data")
     if not isinstance(extra, dict):
         raise CheckpointError(f"{meta_file} is not a checkpoint's metadata (a {type(extra).__name__})")
     reader = _SafeReader(path)

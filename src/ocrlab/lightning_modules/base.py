@@ -278,15 +278,12 @@ class OcrModule(pl.LightningModule):
     @classmethod
     def load_export(cls, directory: Path, meta: dict) -> OcrModule:
         """Rebuild from an export directory written by :meth:`export`."""
-        from ocrlab.loading import build_model
+        from ocrlab.loading import build_model, read_torch_file
 
         weights = directory / EXPORT_WEIGHTS
         if not weights.is_file():
             raise CheckpointError(f"{directory} is not a complete ocrlab export: {EXPORT_WEIGHTS} is missing")
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(f"{weights} cannot be read as weights-only torch weights: {e}") from e
+        state = read_torch_file(weights, "", "weights-only torch weights")
         module = build_model(meta["model_config"])
         module.load_state_dict(state)
         return module
