@@ -13,7 +13,7 @@ from ocrlab.inference import TextRecognizer
 from ocrlab.loading import build_model, load_checkpoint, load_model
 from ocrlab.text import Charset
 from ocrlab.utils.io import atomic_write, atomic_write_json
-from ocrlab.utils.secrets import REDACTED, redact
+from ocrlab.utils.secrets import REDACTED, is_secret_key, redact
 
 
 @pytest.fixture
@@ -91,6 +91,14 @@ def test_redact_secret_looking_keys():
     out = redact(cfg)
     assert out["logger"]["wandb"] == {"api_key": REDACTED, "project": "ocrlab"}
     assert out["hf_token"] == REDACTED and out["tags"] == ["x"] and out["password"] is None
+
+
+def test_settings_named_after_tokens_are_not_secrets():
+    assert all(is_secret_key(k) for k in ("WANDB_API_KEY", "HF_TOKEN", "token", "access-token", "db_password",
+                                          "client_secret", "apikey"))
+    settings = {"tokenizer": {"vocab_size": 600}, "loss_weights": {"tokens": 1.0}, "max_new_tokens": 64,
+                "pad_token": "<pad>", "token_labels": [0], "keyboard": 1}
+    assert redact(settings) == settings
 
 
 def test_recognition_does_not_depend_on_batching(recognizer, tiny_lines):

@@ -13,14 +13,25 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd)", re.IGNORECASE)
+_SECRET_WORDS = {"secret", "password", "passwd", "apikey", "credentials"}
+# a key ending in "token" is a secret (hf_token, WANDB_TOKEN, access_token) unless it names a
+# tokenizer's special token; "tokens", "tokenizer", "max_new_tokens" are ordinary settings
+_SPECIAL_TOKENS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "image", "video", "vision", "start",
+                   "end", "boi", "eoi", "special"}
 REDACTED = "<redacted>"
 # shorter values are not scrubbed from text: they would blank ordinary words and numbers
 MIN_SECRET_LENGTH = 6
 
 
 def is_secret_key(key: Any) -> bool:
-    return isinstance(key, str) and bool(_SECRET_KEY.search(key))
+    if not isinstance(key, str):
+        return False
+    parts = [p for p in re.split(r"[^a-z0-9]+", key.lower()) if p]
+    if not parts:
+        return False
+    if _SECRET_WORDS.intersection(parts) or any(a == "api" and b == "key" for a, b in zip(parts, parts[1:])):
+        return True
+    return parts[-1] == "token" and (len(parts) == 1 or parts[-2] not in _SPECIAL_TOKENS)
 
 
 def redact(obj: Any) -> Any:
