@@ -112,6 +112,45 @@ def tiny_doc_overrides(data_dir: Path, log_dir: Path) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="session")
+def tiny_pairs(tmp_path_factory) -> Path:
+    """Instruction pairs (5 per document) of a few generated invoices: 8 / 1 / 1 documents."""
+    from ocrlab.synth.dataset import write_dataset
+    from ocrlab.synth.invoices import InvoiceGenerator
+    from ocrlab.synth.pairs import make_pairs
+
+    root = tmp_path_factory.mktemp("data")
+    write_dataset(InvoiceGenerator(seed=5, dpi=36, hard_ratio=0.0), root / "invoices", 10, workers=1, progress=False)
+    make_pairs(root / "invoices", root / "pairs", pairs_per_sample=5, seed=0, progress=False)
+    return root / "pairs"
+
+
+def tiny_pair_overrides(pairs_dir: Path, log_dir: Path) -> list[str]:
+    """Overrides that point any vision-language experiment at the tiny pairs with a tiny model:
+    the short-answer tasks, small images, a few generated tokens."""
+    return [
+        f"data.pairs_dir={pairs_dir}",
+        "++data.synth=null",
+        "data.tasks=[vendor,summary]",
+        "data.batch_size=4",
+        "data.eval_batch_size=4",
+        "data.num_workers=0",
+        "model/net=tiny",
+        "++model.pretrained=null",
+        "model.processor.vocab_size=600",
+        "model.processor.min_pixels=3136",
+        "model.processor.max_pixels=12544",
+        "model.max_length=512",
+        "model.generation.max_new_tokens=12",
+        "model.gradient_checkpointing=false",
+        "trainer.precision=32-true",
+        "trainer.accelerator=cpu",
+        "trainer.accumulate_grad_batches=1",
+        "++trainer.limit_val_batches=1",
+        *run_overrides(log_dir),
+    ]
+
+
 # -- families ---------------------------------------------------------------------------------
 # Every experiment of every family runs in the parametrized tests on tiny data: the data module
 # target an experiment composes names the fixture that makes its tiny dataset and the overrides
@@ -120,11 +159,13 @@ def tiny_doc_overrides(data_dir: Path, log_dir: Path) -> list[str]:
 FAMILY_DATA = {
     "ocrlab.datamodules.TextLineDataModule": ("tiny_lines", tiny_overrides),
     "ocrlab.datamodules.DocumentDataModule": ("tiny_docs", tiny_doc_overrides),
+    "ocrlab.datamodules.InstructionPairsDataModule": ("tiny_pairs", tiny_pair_overrides),
 }
 # the experiment each model target's contract test trains it with (on that family's tiny data)
 FAMILY_MODELS = {
     "ocrlab.lightning_modules.CTCRecognizer": "crnn_thai_dev",
     "ocrlab.lightning_modules.LayoutLMv3Multitask": "layoutlmv3_multitask_cpu",
+    "ocrlab.lightning_modules.PaddleOCRVL": "paddleocr_vl_lora_cpu",
 }
 
 

@@ -170,6 +170,11 @@ def test_evaluate_writes_metrics_predictions_and_tesseract_baseline(ddp_run, tin
     with open(eval_dir / "predictions.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert len(rows) == 16 and {"reference", "prediction", "cer", "tesseract_prediction"} <= set(rows[0])
+    # the same rows as JSON, values exact (mining and other tools read this file)
+    lines = (eval_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    as_json = [json.loads(line) for line in lines]
+    assert [r["prediction"] for r in as_json] == [r["prediction"] for r in rows]
+    assert float(rows[0]["cer"]) == pytest.approx(as_json[0]["cer"])
 
 
 @pytest.mark.parametrize(

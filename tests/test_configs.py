@@ -36,7 +36,8 @@ def test_experiments_compose_for_both_entry_points(experiment, entry, tmp_path):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize(("data", "mandatory"), [("paddle_labels", ["data_dir", "train_files", "val_files"]),
                                                   ("correction_samples", ["correction_samples_dir"]),
-                                                  ("document_annotations", ["data_dir"])])
+                                                  ("document_annotations", ["data_dir"]),
+                                                  ("instruction_pairs", ["pairs_dir"])])
 def test_own_data_keeps_its_mandatory_keys_under_every_experiment(experiment, data, mandatory, tmp_path):
     cfg = compose_config("train", [f"experiment={experiment}", f"data={data}"], tmp_path)
     for key in mandatory:

@@ -114,6 +114,19 @@ def test_window_starts_overlap_by_the_stride():
         DocumentInputSpec(max_length=10, stride=8)
 
 
+def test_box_grid_rounds_coordinates_down_and_grid_one_keeps_them(built):
+    model, _ = built
+    tokenizer = model.document_encoder().tokenizer
+    words, boxes = ["Total", "12.50"], [[13, 27, 99, 41], [105, 27, 219, 41]]
+    exact = DocumentInputSpec(64, 8).encode(tokenizer, words, boxes)["bbox"][0]
+    coarse = DocumentInputSpec(64, 8, box_grid=10).encode(tokenizer, words, boxes)["bbox"][0]
+    assert exact[1].tolist() == boxes[0]  # after CLS: the first word's first sub-token
+    assert coarse[1].tolist() == [10, 20, 90, 40]
+    assert torch.equal(coarse, exact // 10 * 10)
+    with pytest.raises(ValueError, match="box_grid"):
+        DocumentInputSpec(64, 8, box_grid=0)
+
+
 def test_tiny_model_overfits_a_few_documents(tiny_docs, tmp_path):
     model, dm = _model_and_data(tiny_docs, tmp_path, ("model.dropout=0.0",))
     ds = dm.datasets["train"]

@@ -78,6 +78,18 @@ def test_mobilenet_scale_half_large_matches_paddleocr_width():
             MobileNetV3Rec(scale=0.5)(torch.randn(1, 3, bad, 64))
 
 
+def test_warmup_ratio_is_a_share_of_all_steps():
+    from ocrlab.optim import warmup_cosine
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, total_steps=200, steps_per_epoch=50, warmup_epochs=3, warmup_ratio=0.1)
+    assert sched.lr_lambdas[0].warmup_steps == 20  # 10 % of 200 (wins over the epochs)
+    with pytest.raises(ValueError, match="give one"):
+        warmup_cosine(opt, total_steps=200, steps_per_epoch=50, warmup_steps=5, warmup_ratio=0.1)
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        warmup_cosine(opt, total_steps=200, steps_per_epoch=50, warmup_ratio=1.5)
+
+
 def test_warmup_cosine_shape():
     f = WarmupCosineFactor(total_steps=110, warmup_steps=10, min_lr_ratio=0.1)
     values = [f(s) for s in range(111)]

@@ -137,6 +137,8 @@ def export_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", "-o", required=True, help="the export directory to write")
     parser.add_argument("--onnx", action="store_true", help="also write an ONNX graph (families that have one)")
     parser.add_argument("--int8", action="store_true", help="also write an int8-quantized ONNX graph (with --onnx)")
+    parser.add_argument("--merge", action="store_true", help="merge adapters (LoRA) into the weights: a plain "
+                                                              "transformers model directory (families with adapters)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
@@ -144,7 +146,8 @@ def export_main(argv: list[str] | None = None) -> None:
     from ocrlab.loading import export_model
 
     try:
-        out = export_model(args.checkpoint, args.output, overwrite=args.overwrite, onnx=args.onnx, int8=args.int8)
+        out = export_model(args.checkpoint, args.output, overwrite=args.overwrite, onnx=args.onnx, int8=args.int8,
+                           merge=args.merge)
     except (OcrlabError, FileExistsError, ValueError) as e:
         sys.exit(f"ocrlab-export: {e}")
     print(out)

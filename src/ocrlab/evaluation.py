@@ -7,6 +7,8 @@ spec are stored there); the data module takes what it needs from it. The family'
 * ``metrics.json``: the family's test metrics (``test/...``);
 * ``predictions.tsv``: one row per test sample, columns defined by the family (``test_rows``),
   plus the baseline's columns when one runs;
+* ``predictions.jsonl``: the same rows as JSON objects (values that do not fit a TSV cell, e.g.
+  generated text with newlines, stay exact; hard-sample mining reads this file);
 * ``metrics_<baseline>.json``: the baseline's metrics, same keys.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import time
 from pathlib import Path
@@ -81,6 +84,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     writer.writerow(list(columns))
     writer.writerows(zip(*columns.values(), strict=True))
     atomic_write_text(output_dir / "predictions.tsv", buf.getvalue())
+    names = list(columns)
+    jsonl = "".join(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False, default=str) + "\n"
+                    for values in zip(*columns.values(), strict=True))
+    atomic_write_text(output_dir / "predictions.jsonl", jsonl)
     return metrics, {"results": results, "output_dir": output_dir, "model": model}
 
 

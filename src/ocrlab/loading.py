@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.utils.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -297,17 +296,7 @@ def export_model(path: str | Path, output: str | Path, overwrite: bool = False, 
     if output.exists() and not overwrite:
         raise FileExistsError(f"export dir {output} already exists (pass --overwrite to replace it)")
     module = load_model(path)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.parent / f".{output.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        module.export(partial, **options)
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(partial, output)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    atomic_directory(output, lambda d: module.export(d, **options), replace=True)
     log.info("exported %s (%s) to %s", path, type(module).__name__, output)
     return output
 

@@ -29,8 +29,16 @@ class WarmupCosineFactor:
 
 
 def warmup_cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                  warmup_steps: int | None = None, min_lr_ratio: float = 0.0) -> LambdaLR:
-    """Cosine schedule stepped every optimizer step; warmup given in steps or in epochs."""
-    if warmup_steps is None:
+                  warmup_steps: int | None = None, min_lr_ratio: float = 0.0,
+                  warmup_ratio: float | None = None) -> LambdaLR:
+    """Cosine schedule stepped every optimizer step; warmup in steps, or as a share of all steps
+    (``warmup_ratio``, e.g. 0.1), or else in epochs (either of the first two wins over epochs)."""
+    if warmup_steps is not None and warmup_ratio is not None:
+        raise ValueError(f"scheduler: warmup_steps={warmup_steps} and warmup_ratio={warmup_ratio}: give one")
+    if warmup_ratio is not None:
+        if not 0 <= warmup_ratio < 1:
+            raise ValueError(f"scheduler.warmup_ratio={warmup_ratio}: expected 0 <= ratio < 1")
+        warmup_steps = round(warmup_ratio * total_steps)
+    elif warmup_steps is None:
         warmup_steps = round(warmup_epochs * steps_per_epoch)
     return LambdaLR(optimizer, WarmupCosineFactor(total_steps, warmup_steps, min_lr_ratio))

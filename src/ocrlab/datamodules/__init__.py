@@ -2,6 +2,7 @@
 
 from ocrlab.datamodules.base import OcrDataModule
 from ocrlab.datamodules.documents import DocumentDataModule
+from ocrlab.datamodules.instruction_pairs import InstructionPairsDataModule
 from ocrlab.datamodules.labels import (
     LineRecord,
     charset_from_label_files,
@@ -14,6 +15,7 @@ from ocrlab.errors import DatasetError
 __all__ = [
     "DatasetError",
     "DocumentDataModule",
+    "InstructionPairsDataModule",
     "LineRecord",
     "OcrDataModule",
     "TextLineDataModule",

@@ -111,7 +111,8 @@ class OcrDataModule(pl.LightningDataModule):
             return int(kwargs["num_replicas"]), int(kwargs["rank"])
         return trainer.world_size, trainer.global_rank
 
-    def loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def loader(self, split: str, shuffle: bool, batch_size: int, collate=None) -> DataLoader:
+        """``split``'s batches (``collate``: the batch builder, default :meth:`collate`)."""
         if split not in self.datasets:
             raise RuntimeError(f"no {split} dataset: call setup() first")
         dataset = self.datasets[split]
@@ -121,7 +122,7 @@ class OcrDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=self.collate,
+            collate_fn=collate or self.collate,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

@@ -4,5 +4,6 @@ from ocrlab.lightning_modules.base import OcrModule
 from ocrlab.lightning_modules.ctc import CTCRecognizer
 from ocrlab.lightning_modules.document_multitask import LayoutLMv3Multitask
 from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
+from ocrlab.lightning_modules.vision_language import PaddleOCRVL
 
-__all__ = ["CTCRecognizer", "LayoutLMv3Multitask", "OcrModule", "TextRecognitionModule"]
+__all__ = ["CTCRecognizer", "LayoutLMv3Multitask", "OcrModule", "PaddleOCRVL", "TextRecognitionModule"]

@@ -52,7 +52,8 @@ class LayoutLMv3Multitask(OcrModule):
     def __init__(self, labels: DocumentLabelMap, tokenizer: DocumentTokenizer,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  encoder: dict | None = None, pretrained: str | None = None, init_from: str | None = None,
-                 max_length: int = 512, stride: int = 128, loss_weights: dict[str, float] | None = None,
+                 max_length: int = 512, stride: int = 128, box_grid: int = 1,
+                 loss_weights: dict[str, float] | None = None,
                  dropout: float = 0.1, freeze: Sequence[str] = (), gradient_checkpointing: bool = False):
         super().__init__(optimizer, scheduler)
         self.labels = labels
@@ -61,7 +62,7 @@ class LayoutLMv3Multitask(OcrModule):
         if unknown:
             raise ConfigError(f"model.loss_weights: unknown {unknown}; expected keys {sorted(DEFAULT_LOSS_WEIGHTS)}")
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
-        self.input_spec = DocumentInputSpec(max_length, stride)
+        self.input_spec = DocumentInputSpec(max_length, stride, box_grid)
         if pretrained is not None:
             config, tokenizer = self._pretrained_parts(Path(pretrained))
         else:

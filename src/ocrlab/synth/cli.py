@@ -225,11 +225,80 @@ def _run_business_docs(args: argparse.Namespace) -> int:
     )
 
 
+def _add_pairs(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pairs",
+        help="VLM instruction pairs (chat JSONL) from an invoice dataset, split by document",
+        description=(
+            "Make instruction pairs for VLM fine-tuning (PaddleOCR-VL) from an `invoices` dataset: "
+            "OUTPUT/{train,val,test}.jsonl rows {id, task, images, messages, document_type, locale, currency, "
+            "hard_kinds, layout} (image paths relative to OUTPUT) and OUTPUT/pairs.json. pages: up to 5 JSON "
+            "extraction tasks per document (full, vendor, client, line_items, summary) over its page images; "
+            "crops: one pair per region crop (OUTPUT/crops/<id>_p<n>_<block>.png), OCR text or the table. "
+            "OUTPUT appears complete or not at all; an OUTPUT holding another run is refused."
+        ),
+    )
+    parser.add_argument("--dataset", required=True, help="an `ocrlab-synth invoices` output directory")
+    parser.add_argument("--output", required=True, help="directory to create (new or empty)")
+    parser.add_argument("--mode", choices=("pages", "crops"), default="pages", help="default pages")
+    parser.add_argument(
+        "--pairs-per-sample", type=int, metavar="N", help="pages mode: the first N tasks of full vendor client "
+        "line_items summary (1..5, default 5; ignored in crops mode)"
+    )
+    parser.add_argument(
+        "--table-format", choices=("html", "otsl"), help="crops mode: the table answer (default html; ignored in pages mode)"
+    )
+    parser.add_argument("--prompts", metavar="YAML", help="prompts file (default: ocrlab/synth/pair_prompts.yaml)")
+    parser.add_argument("--seed", type=int, default=0, help="the split's seed (same seed -> identical files)")
+    parser.add_argument(
+        "--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=(0.8, 0.1, 0.1),
+        help="document fractions (default 0.8 0.1 0.1)",
+    )
+    parser.add_argument(
+        "--min-crop-side", type=int, default=4, metavar="PX", help="crops mode: skip regions thinner than this"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_pairs)
+
+
+def _run_pairs(args: argparse.Namespace) -> int:
+    from ocrlab.synth.pairs import PairsError, make_pairs
+
+    if args.mode == "pages" and args.table_format is not None:
+        print("ocrlab-synth pairs: note: --table-format applies to --mode crops only (pages answers are JSON)",
+              file=sys.stderr)
+    if args.mode == "crops" and args.pairs_per_sample is not None:
+        print("ocrlab-synth pairs: note: --pairs-per-sample applies to --mode pages only (crops: one pair per "
+              "region)", file=sys.stderr)
+    try:
+        summary = make_pairs(
+            args.dataset,
+            args.output,
+            mode=args.mode,
+            pairs_per_sample=5 if args.pairs_per_sample is None else args.pairs_per_sample,
+            table_format=args.table_format or "html",
+            prompts=args.prompts,
+            seed=args.seed,
+            split=args.split,
+            min_crop_side=args.min_crop_side,
+            progress=not args.no_progress,
+        )
+    except PairsError as error:
+        raise CommandError(str(error)) from error
+    splits = ", ".join(f"{k} {summary.pairs[k]} ({summary.documents[k]} docs)" for k in summary.pairs)
+    skipped = ", ".join(f"{n} {why}" for why, n in summary.skipped_regions.items() if n)
+    note = f"; regions skipped: {skipped}" if skipped else ""
+    state = "" if summary.made else " (already made by an identical run: left as is)"
+    print(f"{summary.output}: {sum(summary.pairs.values())} pairs: {splits}{note}{state}")
+    return 0
+
+
 # Registry of subcommands, in --help order.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_thai_lines,
     _add_invoices,
     _add_business_docs,
+    _add_pairs,
 )
 
 

@@ -22,8 +22,14 @@ IGNORE = -100
 class DocumentInputSpec:
     max_length: int = 512
     stride: int = 128
+    # box coordinates (0-1000) rounded down to multiples of box_grid: 1 keeps them as given. A
+    # model trained from scratch learns one 2-D embedding row per coordinate value it sees; a
+    # coarser grid (e.g. 10) lets each row see many more examples (pretrained models: keep 1)
+    box_grid: int = 1
 
     def __post_init__(self):
+        if not 1 <= self.box_grid <= 100:
+            raise ValueError(f"model.box_grid={self.box_grid}: expected 1..100 (coordinates are 0-1000)")
         if self.max_length < 8:
             raise ValueError(f"model.max_length={self.max_length}: expected >= 8")
         if not 0 <= self.stride < self.max_length - 2:
@@ -51,6 +57,9 @@ class DocumentInputSpec:
                         word_labels=list(labels) if labels is not None else None,
                         add_special_tokens=False, truncation=False, return_attention_mask=False)
         ids, bbox = enc["input_ids"], enc["bbox"]
+        if self.box_grid > 1:
+            g = self.box_grid
+            bbox = [[v // g * g for v in box] for box in bbox]
         word_ids = enc.word_ids()
         token_labels = enc["labels"] if labels is not None else [IGNORE] * len(ids)
         first = [w if w is not None and (t == 0 or word_ids[t - 1] != w) else -1 for t, w in enumerate(word_ids)]

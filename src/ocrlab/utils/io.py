@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,32 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, fsync:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def atomic_directory(path: str | Path, write: Callable[[Path], Any], *, replace: bool = False) -> Path:
+    """Fill a temp sibling directory through ``write(dir)``, then rename it to ``path``: the
+    directory appears complete or not at all. ``replace`` swaps out an existing one (the old one
+    is removed only after the new one is in place)."""
+    path = Path(path)
+    if path.exists() and not replace:
+        raise FileExistsError(f"{path} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.parent / f".{path.name}.partial-{os.getpid()}"
+    old = path.parent / f".{path.name}.old-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir()
+        write(partial)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(partial, path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return path
 
 

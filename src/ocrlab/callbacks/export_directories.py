@@ -1,0 +1,112 @@
+"""Export directories beside the Lightning checkpoints, written during training.
+
+Each directory is what ``ocrlab-export`` would write for the model at that moment
+(:meth:`~ocrlab.lightning_modules.base.OcrModule.export`: the family's own format inside, e.g. a
+PEFT adapter directory for a LoRA model, a ``save_pretrained`` model directory otherwise), so it
+loads with ``ocrlab.loading.load_model`` and ``evaluate.py ckpt_path=<dir>``:
+
+* ``<dirpath>/step_<N>`` every ``every_n_steps`` optimizer steps (``0``: none);
+* ``<dirpath>/best`` when the monitored metric improves (``monitor``/``mode``, as the checkpoint
+  callback's), with ``best_score.json`` beside it;
+* ``<dirpath>/last`` when training ends.
+
+Each is written into a temp sibling and renamed: a directory is complete or absent. Written by
+global rank 0 from its own copy of the weights, so not under sharded strategies (FSDP): there
+the Lightning checkpoint is the record, and ``ocrlab-export`` writes the directory from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
+
+from ocrlab.errors import ConfigError
+from ocrlab.utils.io import atomic_directory, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+class ExportDirectories(pl.Callback):
+    def __init__(self, dirpath: str, every_n_steps: int = 0, monitor: str | None = None, mode: str = "max",
+                 save_last: bool = True, export_options: dict[str, Any] | None = None):
+        if mode not in ("min", "max"):
+            raise ConfigError(f"callbacks.export_directories.mode={mode!r}: expected 'min' or 'max'")
+        if every_n_steps < 0:
+            raise ConfigError(f"callbacks.export_directories.every_n_steps={every_n_steps}: expected >= 0")
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = int(every_n_steps)
+        self.monitor = monitor
+        self.mode = mode
+        self.save_last = save_last
+        self.export_options = dict(export_options or {})
+        self.best_score: float | None = None
+        self._last_step_saved = -1
+        self._warned_sharded = False
+
+    # -- when -------------------------------------------------------------------------------
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0 and step != self._last_step_saved:
+            self._last_step_saved = step
+            self._write(trainer, pl_module, f"step_{step}")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.monitor or trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        score = float(value)
+        if not math.isfinite(score):
+            return
+        better = self.best_score is None or (score > self.best_score if self.mode == "max" else score < self.best_score)
+        if better:
+            self.best_score = score
+            if self._write(trainer, pl_module, "best"):
+                self._write_score(trainer, score)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.save_last:
+            self._write(trainer, pl_module, "last")
+
+    # -- how --------------------------------------------------------------------------------
+    def _sharded(self, trainer: pl.Trainer) -> bool:
+        from pytorch_lightning.strategies import FSDPStrategy, ModelParallelStrategy
+
+        return isinstance(trainer.strategy, FSDPStrategy | ModelParallelStrategy)
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> bool:
+        if trainer.fast_dev_run:
+            return False
+        if self._sharded(trainer):
+            if not self._warned_sharded:
+                self._warned_sharded = True
+                log.warning("export directories are not written under a sharded strategy (%s): "
+                            "write one from the checkpoint with ocrlab-export", type(trainer.strategy).__name__)
+            return False
+        return self._write_rank_zero(pl_module, name)
+
+    @rank_zero_only
+    def _write_rank_zero(self, pl_module: pl.LightningModule, name: str) -> bool:
+        path = self.dirpath / name
+        atomic_directory(path, lambda d: pl_module.export(d, **self.export_options), replace=True)
+        log.info("export directory %s written", path)
+        return True
+
+    @rank_zero_only
+    def _write_score(self, trainer: pl.Trainer, score: float) -> None:
+        atomic_write_json(self.dirpath / "best_score.json",
+                          {"monitor": self.monitor, "mode": self.mode, "score": score, "step": trainer.global_step})
+
+    # -- resume -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "last_step_saved": self._last_step_saved}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict.get("best_score")
+        self._last_step_saved = state_dict.get("last_step_saved", -1)

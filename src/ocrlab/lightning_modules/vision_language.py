@@ -1,0 +1,354 @@
+"""PaddleOCR-VL (transformers' native classes) answering instruction pairs, optionally with LoRA.
+
+The model owns its label space, the processor (:class:`~ocrlab.text.vl_processor.VLProcessor`:
+tokenizer, image processor, chat template), and hands the data module its collator
+(:meth:`vl_collator`). Built from a local model directory (``pretrained``: weights and processor
+from there, never a hub) or from a size preset (``net``: random weights; a LoRA run on those is a
+smoke test only, and says so). ``lora`` wraps the network in peft adapters scoped to model parts
+(the language model by default: the vision tower has ``q_proj``/``k_proj``/``v_proj`` too).
+
+Training: the loss on the answer tokens only (the collator masks prompt and image tokens).
+Validation and test generate the answers (batched, left padding, KV cache; ``generation``:
+``max_new_tokens``, repetition guards) and score them with
+:class:`~ocrlab.metrics.extraction.ExtractionScorer` (field accuracy, Donut F1 / tree accuracy,
+TEDS, numeric consistency, one ``overall_score``); text-crop answers get a CER. ``evaluate_base``
+scores the weights the run starts from on the validation split before the first step, so a user
+sees when fine-tuning made a model worse. Exports are Hugging Face directories (a PEFT adapter, or
+the full model), optionally merged (``merge=True``: a plain transformers model directory).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.lightning_modules.base import EXPORT_META, OcrModule
+from ocrlab.text.vl_processor import VLProcessor, pixel_bounds
+from ocrlab.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+DEFAULT_GENERATION = {"max_new_tokens": 512, "repetition_penalty": 1.05, "no_repeat_ngram_size": 0}
+DEFAULT_LORA = {"r": 8, "alpha": 32, "dropout": 0.05, "parts": ["language_model"], "modules": None,
+                "target_modules": None}
+ADAPTER_DIR, MODEL_DIR = "adapter", "model"
+
+
+class PaddleOCRVL(OcrModule):
+    task = "extraction"
+
+    def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], processor: VLProcessor | None = None,
+                 scheduler: Callable[..., Any] | None = None, net: dict | None = None, pretrained: str | None = None,
+                 lora: dict | None = None, max_length: int = 2048, gradient_checkpointing: bool = False,
+                 generation: dict | None = None, score_tables: bool = True, evaluate_base: bool = False):
+        super().__init__(optimizer, scheduler)
+        from ocrlab.nets import vision_language as vl
+
+        self.pretrained = pretrained
+        if pretrained is not None:
+            model, loaded = vl.load_pretrained(pretrained)
+            low, high = pixel_bounds(loaded.image_processor)
+            processor = VLProcessor(pretrained=str(pretrained), vocab_size=model.config.text_config.vocab_size,
+                                    min_pixels=low, max_pixels=high)
+            processor._processor = loaded
+        else:
+            if processor is None:
+                raise ConfigError("model.processor is required when model.pretrained is not set (the processor "
+                                  "a model built from a config is trained with)")
+            model = self._from_config(net or {}, processor)
+            if lora:
+                log.warning("model.pretrained is not set: LoRA adapters on a randomly initialised %s model "
+                            "(a smoke test; adapters on random weights learn next to nothing)", (net or {}).get(
+                                "preset", "tiny"))
+        self.processor = processor
+        self.lora = {**DEFAULT_LORA, **lora} if lora else None
+        if self.lora:
+            unknown = sorted(set(lora) - set(DEFAULT_LORA))
+            if unknown:
+                raise ConfigError(f"model.lora: unknown key(s) {unknown}; expected {sorted(DEFAULT_LORA)}")
+            target = self.lora["target_modules"] or vl.lora_target_regex(self.lora["parts"], self.lora["modules"])
+            model = vl.apply_lora(model, self.lora["r"], self.lora["alpha"], self.lora["dropout"], target)
+        self.net = model
+        if gradient_checkpointing:
+            vl.set_gradient_checkpointing(self.net, True)
+        self.max_length = int(max_length)
+        unknown = sorted(set(generation or {}) - set(DEFAULT_GENERATION) - {"num_beams", "length_penalty"})
+        if unknown:
+            raise ConfigError(f"model.generation: unknown key(s) {unknown}; expected {sorted(DEFAULT_GENERATION)}")
+        self.generation = {**DEFAULT_GENERATION, **(generation or {})}
+        self.score_tables = score_tables
+        self.evaluate_base = evaluate_base
+        self.val_records: list[dict] = []  # the last validation's scored answers (mining reads them)
+        self.test_rows: list[dict] = []
+        self._records: list[dict] = []
+        self._texts: list[tuple[str, str]] = []  # (prediction, truth) of text-crop answers
+        self._gen_seconds, self._gen_tokens = 0.0, 0
+
+    @staticmethod
+    def _from_config(net: dict, processor: VLProcessor):
+        from transformers import PaddleOCRVLForConditionalGeneration
+
+        from ocrlab.nets import vision_language as vl
+
+        cfg = vl.model_config(net)
+        if processor.ready:
+            vl.align_config(cfg, processor.get().tokenizer, min_vocab_size=processor.vocab_size)
+        else:  # the tokenizer is trained when the data exists; its special ids are fixed
+            ids = vl.reserved_token_ids()
+            cfg.text_config.vocab_size = processor.vocab_size
+            for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+                setattr(cfg.text_config, key, ids[key])
+            for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+                setattr(cfg, key, ids[key])
+        cfg._attn_implementation = "sdpa"
+        model = PaddleOCRVLForConditionalGeneration(cfg)
+        ids = vl.reserved_token_ids() if not processor.ready else None
+        gen = model.generation_config
+        if ids is not None:
+            gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = ids["pad_token_id"], ids["eos_token_id"], ids[
+                "bos_token_id"]
+        else:
+            tok = processor.get().tokenizer
+            gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
+        return model
+
+    # -- contract ------------------------------------------------------------------------------
+    def label_space(self) -> dict[str, Any]:
+        return {"processor": self.processor}
+
+    @property
+    def base_model(self):
+        """The PaddleOCR-VL model under the adapters (the network itself without LoRA)."""
+        return self.net.get_base_model() if self.lora else self.net
+
+    @property
+    def layer_class(self) -> type[torch.nn.Module]:
+        """The decoder block: FSDP's wrap unit (``_no_split_modules`` of the HF model)."""
+        return type(self.base_model.model.language_model.layers[0])
+
+    def fsdp_units(self) -> list[torch.nn.Module]:
+        return list(self.base_model.model.language_model.layers)
+
+    def vl_collator(self):
+        from ocrlab.nets.vision_language import check_consistent
+        from ocrlab.text.vl_inputs import VLChatCollator
+
+        processor = self.processor.get()  # trains the tokenizer on first use
+        check_consistent(self.base_model.config, processor.tokenizer, "model.processor")
+        return VLChatCollator(processor, max_length=self.max_length)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        return self.net(**self._inputs(batch), labels=batch["labels"], use_cache=False).loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        bs = batch["input_ids"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log_learning_rate(bs)
+        return loss
+
+    @torch.no_grad()
+    def generate_texts(self, batch: dict) -> list[str]:
+        """Greedy answers of a left-padded prompt batch (KV cache; ``generation`` settings)."""
+        inputs = self._inputs(batch)
+        settings = {k: v for k, v in self.generation.items() if v}  # 0 / None: off
+        start = time.perf_counter()
+        out = self.net.generate(**inputs, do_sample=False, use_cache=True, **settings)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        self._gen_seconds += time.perf_counter() - start
+        eos, pad = self.base_model.generation_config.eos_token_id, self.base_model.generation_config.pad_token_id
+        self._gen_tokens += int(((new != pad) & (new != eos)).sum())
+        return self.processor.get().tokenizer.batch_decode(new, skip_special_tokens=True)
+
+    def _score(self, batch: dict) -> list[dict]:
+        from ocrlab.metrics.extraction import TABLE_TASK, TASK_FIELDS, score_answer
+
+        texts = self.generate_texts(batch["generate"])
+        rows = []
+        for row, text in zip(batch["rows"], texts, strict=True):
+            task = row["task"]
+            if task in TASK_FIELDS or task == TABLE_TASK:
+                truth = row["answer"] if task == TABLE_TASK else json.loads(row["answer"])
+                record = score_answer(row["id"], text, truth, task, row["meta"], tables=self.score_tables)
+                self._records.append(record)
+                errors = sorted(record["errors"])
+            else:  # a text crop (OCR): its CER
+                from ocrlab.metrics.text import line_cer
+
+                self._texts.append((text, row["answer"]))
+                errors = [] if text == row["answer"] else [f"cer={line_cer(text, row['answer']):.3f}"]
+            rows.append({"id": row["id"], "task": task, "prediction": text, "truth": row["answer"],
+                         "errors": errors, "images": row["image_paths"], **row["meta"]})
+        return rows
+
+    @torch.no_grad()
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> list[str]:
+        """The generated answers of a batch (its ``generate`` part when it has one)."""
+        return self.generate_texts(batch.get("generate", batch))
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        bs = batch["input_ids"].shape[0]
+        self.log("val/loss", self._loss(batch), on_epoch=True, batch_size=bs, sync_dist=True)
+        self._score(batch)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        bs = batch["input_ids"].shape[0]
+        self.log("test/loss", self._loss(batch), on_epoch=True, batch_size=bs, sync_dist=True)
+        self.test_rows.extend(self._score(batch))
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_scores()
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_scores()
+        self.test_rows = []
+
+    def _reset_scores(self) -> None:
+        self._records, self._texts, self._gen_seconds, self._gen_tokens = [], [], 0.0, 0
+
+    def _gathered(self) -> tuple[list[dict], list[tuple[str, str]], float, int]:
+        """Every rank's answers (a collective under DDP: every rank calls it)."""
+        mine = (self._records, self._texts, self._gen_seconds, self._gen_tokens)
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return mine
+        parts: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, mine)
+        return ([r for p in parts for r in p[0]], [t for p in parts for t in p[1]], max(p[2] for p in parts),
+                sum(p[3] for p in parts))
+
+    def epoch_metrics(self, prefix: str, gathered: tuple | None = None) -> dict[str, float]:
+        """Metrics of the answers scored since the last reset (all ranks' when distributed)."""
+        from ocrlab.metrics.extraction import ExtractionScorer
+        from ocrlab.metrics.text import line_cer
+
+        records, texts, seconds, tokens = gathered or self._gathered()
+        out: dict[str, float] = {}
+        if records:
+            scorer = ExtractionScorer.from_records(records)
+            out.update({f"{prefix}{k}": float(v) for k, v in scorer.compute().items()})
+        if texts:
+            out[f"{prefix}ocr_cer"] = sum(line_cer(p, t) for p, t in texts) / len(texts)
+            out.setdefault(f"{prefix}overall_score", 1.0 - min(1.0, out[f"{prefix}ocr_cer"]))
+        out[f"{prefix}generated_tokens_per_s"] = tokens / seconds if seconds else 0.0
+        return out
+
+    def on_validation_epoch_end(self) -> None:
+        gathered = self._gathered()
+        metrics = self.epoch_metrics("val/", gathered)
+        self.val_records = gathered[0]
+        # identical on every rank (gathered above): no further reduction
+        self.log_dict(metrics, sync_dist=False, rank_zero_only=False)
+
+    def on_test_epoch_end(self) -> None:
+        gathered = self._gathered()
+        self.log_dict(self.epoch_metrics("test/", gathered), sync_dist=False)
+        records = gathered[0]
+        if self.trainer.is_global_zero and records:
+            self.write_reports(Path(self.trainer.default_root_dir) / "reports", records)
+
+    def write_reports(self, directory: Path, records: list[dict]) -> None:
+        """``extraction_report.json`` (metrics, breakdowns per field / hard kind / locale /
+        currency, per-document errors) and a W&B table of answers."""
+        from ocrlab.metrics.extraction import ExtractionScorer
+
+        report = ExtractionScorer.from_records(records).report()
+        atomic_write_json(directory / "extraction_report.json", report)
+        for logger in self.loggers:
+            if callable(getattr(logger, "log_table", None)):
+                rows = [[r["id"], r["task"], r["prediction"], json.dumps(r.get("truth"), ensure_ascii=False),
+                         ", ".join(sorted(r["errors"]))] for r in records]
+                logger.log_table(key="test/answers", columns=["id", "task", "prediction", "truth", "errors"], data=rows)
+        log.info("extraction report written to %s", directory / "extraction_report.json")
+
+    # -- the weights the run starts from, scored first -----------------------------------------
+    def on_train_start(self) -> None:
+        if not self.evaluate_base or self.trainer.global_step > 0 or self.trainer.datamodule is None:
+            return
+        import itertools
+        import math
+
+        loader = self.trainer.datamodule.val_dataloader()
+        limit = self.trainer.limit_val_batches  # the validation's own sample: the same batches
+        batches = len(loader) if isinstance(limit, float) and limit >= 1.0 else (
+            math.ceil(limit * len(loader)) if isinstance(limit, float) else int(limit))
+        was_training = self.training
+        self.eval()
+        self._reset_scores()
+        with torch.no_grad():
+            for batch in itertools.islice(loader, batches):
+                self._score(self.transfer_batch_to_device(batch, self.device, 0))
+        self.train(was_training)
+        metrics = self.epoch_metrics("base/")
+        self._reset_scores()
+        self.log_dict(metrics, sync_dist=False)
+        if self.trainer.is_global_zero:
+            atomic_write_json(Path(self.trainer.default_root_dir) / "reports" / "base_model_scores.json", metrics)
+        log.info("before fine-tuning: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+
+    # -- export ----------------------------------------------------------------------------------
+    def export(self, directory: str | Path, merge: bool = False, **options: Any) -> Path:
+        """A Hugging Face directory and ``ocrlab_model.json``: with LoRA the PEFT adapter
+        (``adapter/``, the base named by ``pretrained``; a model built from a config has its base
+        written too, ``model/``), without LoRA or with ``merge`` the full model (``model/``: a
+        plain transformers directory that ``from_pretrained`` loads)."""
+        unsupported = sorted(k for k, v in options.items() if v)
+        if unsupported:
+            raise ValueError(f"{type(self).__name__} has no export option {unsupported} (it has: merge)")
+        from ocrlab.nets import vision_language as vl
+
+        directory = Path(directory)
+        processor = self.processor.get()
+        layout: dict[str, Any] = {"merged": bool(merge or not self.lora)}
+        if self.lora and not merge:
+            vl.save_adapter(self.net, directory / ADAPTER_DIR)
+            processor.save_pretrained(str(directory / ADAPTER_DIR))
+            layout["adapter"] = ADAPTER_DIR
+            if self.pretrained is None:  # no directory to name as the base: write it (without the
+                # LoRA layers peft injected into it, which a plain from_pretrained would not read)
+                vl.save_pretrained(copy.deepcopy(self.net).unload(), processor, directory / MODEL_DIR)
+                layout["base"] = MODEL_DIR
+        else:
+            model = vl.merge_lora(copy.deepcopy(self.net)) if self.lora else self.net
+            vl.save_pretrained(model, processor, directory / MODEL_DIR)
+            layout["model"] = MODEL_DIR
+        meta = {**self.checkpoint_metadata(), "export": layout}
+        atomic_write_json(directory / EXPORT_META, meta)
+        return directory
+
+    @classmethod
+    def load_export(cls, directory: Path, meta: dict) -> PaddleOCRVL:
+        """Rebuild from :meth:`export`'s directory: the merged model, or base + adapter."""
+        from ocrlab.loading import build_model
+
+        layout = meta.get("export") or {}
+        config = dict(meta["model_config"])
+        if layout.get("model"):  # a full model directory: no adapters left
+            config.update(pretrained=str(directory / layout["model"]), lora=None)
+            config.pop("processor", None)
+            return build_model(config)
+        adapter = directory / layout.get("adapter", ADAPTER_DIR)
+        base = str(directory / layout["base"]) if layout.get("base") else config.get("pretrained")
+        if base is None:
+            raise CheckpointError(f"{directory}: an adapter export without a base model")
+        config.update(pretrained=base, lora=None)
+        config.pop("processor", None)
+        module = build_model(config)
+        from ocrlab.nets.vision_language import load_adapter
+
+        module.net = load_adapter(module.net, adapter)
+        module.lora = {**DEFAULT_LORA, **(meta["model_config"].get("lora") or {})}
+        module.model_config = {**module.model_config, "lora": meta["model_config"].get("lora")}
+        return module
