@@ -112,17 +112,22 @@ def tiny_doc_overrides(data_dir: Path, log_dir: Path) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
-def tiny_pairs(tmp_path_factory) -> Path:
-    """Instruction pairs (5 per document) of a few generated invoices: 8 / 1 / 1 documents."""
+def make_pairs_dataset(root: Path, documents: int) -> Path:
+    """``root/invoices`` (small pages, no hard kinds) and their instruction pairs ``root/pairs``."""
     from ocrlab.synth.dataset import write_dataset
     from ocrlab.synth.invoices import InvoiceGenerator
     from ocrlab.synth.pairs import make_pairs
 
-    root = tmp_path_factory.mktemp("data")
-    write_dataset(InvoiceGenerator(seed=5, dpi=36, hard_ratio=0.0), root / "invoices", 10, workers=1, progress=False)
+    write_dataset(InvoiceGenerator(seed=5, dpi=36, hard_ratio=0.0), root / "invoices", documents, workers=1,
+                  progress=False)
     make_pairs(root / "invoices", root / "pairs", pairs_per_sample=5, seed=0, progress=False)
     return root / "pairs"
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs(tmp_path_factory) -> Path:
+    """Instruction pairs (5 per document) of a few generated invoices: 8 / 1 / 1 documents."""
+    return make_pairs_dataset(tmp_path_factory.mktemp("data"), 10)
 
 
 def tiny_pair_overrides(pairs_dir: Path, log_dir: Path) -> list[str]:

@@ -91,8 +91,14 @@ class PairsDataset(Dataset):
 class InstructionPairsDataModule(OcrDataModule):
     def __init__(self, pairs_dir: str, synth: dict | None = None, tasks: Sequence[str] | None = None,
                  batch_size: int = 2, eval_batch_size: int | None = None, num_workers: int = 0,
-                 pin_memory: bool = False, bucket_by_length: bool = True, seed: int = 0):
+                 pin_memory: bool = False, bucket_by_length: bool = True, seed: int = 0,
+                 small_images: str = "error"):
         super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, bucket_by_length, seed)
+        if small_images not in ("error", "upscale"):
+            raise ConfigError(f"data.small_images={small_images!r}: expected 'error' or 'upscale'")
+        # an image below the processor's min_pixels: an error (pages), or upscaled by the image
+        # processor (element crops are often smaller than a page)
+        self.small_images = small_images
         if not pairs_dir:
             raise ConfigError("data.pairs_dir is required: the folder with train.jsonl, val.jsonl, test.jsonl "
                               "(ocrlab-synth pairs --output)")
@@ -154,8 +160,32 @@ class InstructionPairsDataModule(OcrDataModule):
             rows = [r for r in rows if r.get("task", "full") in self.tasks]
         if not rows:
             raise DatasetError(f"{path}: no pairs{f' of the tasks {list(self.tasks)}' if self.tasks else ''}")
+        if self.small_images == "error":
+            self._check_image_sizes(path, rows)
         log.info("%s: %d pairs of %d documents from %s", split, len(rows), len({r.get("id") for r in rows}), path)
         return PairsDataset(rows, path)
+
+    def _check_image_sizes(self, path: Path, rows: list[dict[str, Any]]) -> None:
+        """Every image at least the image processor's ``min_pixels`` (read from the headers)."""
+        from PIL import Image, UnidentifiedImageError
+
+        from ocrlab.text.vl_processor import pixel_bounds
+
+        low, _ = pixel_bounds(self.collator.processor.image_processor)
+        small = []
+        for number, row in enumerate(rows, start=1):
+            for image in row["images"]:
+                try:
+                    with Image.open(image) as img:
+                        w, h = img.size
+                except (OSError, UnidentifiedImageError) as e:
+                    raise DatasetError(f"{path}: image {image} of row {number} cannot be read ({e})") from None
+                if w * h < low:
+                    small.append(f"{image} ({w}x{h} = {w * h} px)")
+        if small:
+            raise DatasetError(f"{path}: {len(small)} image(s) smaller than the image processor's minimum of {low} "
+                               f"pixels (model.processor.min_pixels): {'; '.join(small[:10])}. Lower min_pixels, "
+                               "or set data.small_images=upscale to let the processor enlarge them")
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Training rows: the chat with ``labels`` on the answer tokens."""

@@ -52,7 +52,7 @@ class LayoutLMv3Multitask(OcrModule):
     def __init__(self, labels: DocumentLabelMap, tokenizer: DocumentTokenizer,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  encoder: dict | None = None, pretrained: str | None = None, init_from: str | None = None,
-                 max_length: int = 512, stride: int = 128, box_grid: int = 1,
+                 max_length: int = 512, stride: int = 128, box_grid: int = 1, context_kernel: int = 0,
                  loss_weights: dict[str, float] | None = None,
                  dropout: float = 0.1, freeze: Sequence[str] = (), gradient_checkpointing: bool = False):
         super().__init__(optimizer, scheduler)
@@ -71,7 +71,8 @@ class LayoutLMv3Multitask(OcrModule):
             raise ConfigError(f"model.max_length={max_length} needs max_position_embeddings >= "
                               f"{max_length + config.pad_token_id + 1} (the encoder has {config.max_position_embeddings})")
         self.tokenizer = tokenizer
-        self.net = LayoutMultitaskNet(config, len(labels.doc_types), len(labels.po_subtypes), len(labels), dropout)
+        self.net = LayoutMultitaskNet(config, len(labels.doc_types), len(labels.po_subtypes), len(labels), dropout,
+                                      context_kernel)
         if pretrained is not None:
             self._load_pretrained_backbone(Path(pretrained))
         if init_from:

@@ -37,10 +37,35 @@ from ocrlab.utils.io import atomic_write_json
 log = logging.getLogger(__name__)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
-DEFAULT_GENERATION = {"max_new_tokens": 512, "repetition_penalty": 1.05, "no_repeat_ngram_size": 0}
+# repeat_stop: stop a sequence once a block of up to 8 tokens has repeated this many times in a row
+# at its end (a loop: the common failure of fine-tuned VLMs); unlike repetition_penalty it never
+# alters an answer that does not loop (JSON repeats quotes, commas and digits all the time)
+DEFAULT_GENERATION = {"max_new_tokens": 512, "repeat_stop": 6, "repetition_penalty": 1.0,
+                      "no_repeat_ngram_size": 0}
 DEFAULT_LORA = {"r": 8, "alpha": 32, "dropout": 0.05, "parts": ["language_model"], "modules": None,
                 "target_modules": None}
 ADAPTER_DIR, MODEL_DIR = "adapter", "model"
+
+
+class RepeatStop:
+    """A stopping criterion: a sequence is done once its generated tail is one block of 1..8
+    tokens repeated ``times`` times in a row."""
+
+    def __init__(self, times: int, prompt_length: int, max_block: int = 8):
+        if times < 2:
+            raise ConfigError(f"model.generation.repeat_stop={times}: expected >= 2 (or 0: off)")
+        self.times, self.prompt_length, self.max_block = int(times), int(prompt_length), max_block
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        generated = input_ids[:, self.prompt_length:]
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for block in range(1, self.max_block + 1):
+            span = block * self.times
+            if generated.shape[1] < span:
+                break
+            tail = generated[:, -span:].reshape(input_ids.shape[0], self.times, block)
+            done |= (tail == tail[:, :1]).all(dim=2).all(dim=1)
+        return done
 
 
 class PaddleOCRVL(OcrModule):
@@ -82,6 +107,8 @@ class PaddleOCRVL(OcrModule):
             vl.set_gradient_checkpointing(self.net, True)
         self.max_length = int(max_length)
         unknown = sorted(set(generation or {}) - set(DEFAULT_GENERATION) - {"num_beams", "length_penalty"})
+        if (generation or {}).get("repeat_stop"):
+            RepeatStop(generation["repeat_stop"], 0)  # a bad value fails now, not at the first validation
         if unknown:
             raise ConfigError(f"model.generation: unknown key(s) {unknown}; expected {sorted(DEFAULT_GENERATION)}")
         self.generation = {**DEFAULT_GENERATION, **(generation or {})}
@@ -163,10 +190,16 @@ class PaddleOCRVL(OcrModule):
     @torch.no_grad()
     def generate_texts(self, batch: dict) -> list[str]:
         """Greedy answers of a left-padded prompt batch (KV cache; ``generation`` settings)."""
+        from transformers import StoppingCriteriaList
+
         inputs = self._inputs(batch)
-        settings = {k: v for k, v in self.generation.items() if v}  # 0 / None: off
+        settings = {k: v for k, v in self.generation.items() if v and k != "repeat_stop"}  # 0 / None: off
+        if settings.get("repetition_penalty") == 1.0:
+            settings.pop("repetition_penalty")
+        stops = StoppingCriteriaList([RepeatStop(self.generation["repeat_stop"], inputs["input_ids"].shape[1])]
+                                     if self.generation.get("repeat_stop") else [])
         start = time.perf_counter()
-        out = self.net.generate(**inputs, do_sample=False, use_cache=True, **settings)
+        out = self.net.generate(**inputs, do_sample=False, use_cache=True, stopping_criteria=stops, **settings)
         new = out[:, inputs["input_ids"].shape[1]:]
         self._gen_seconds += time.perf_counter() - start
         eos, pad = self.base_model.generation_config.eos_token_id, self.base_model.generation_config.pad_token_id

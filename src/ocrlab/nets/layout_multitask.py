@@ -53,11 +53,22 @@ class LayoutMultitaskNet(nn.Module):
     """``LayoutLMv3Model`` + linear heads on the text CLS feature (document type, subtype)
     and on every text token (labels)."""
 
-    def __init__(self, config, num_doc_types: int, num_subtypes: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, config, num_doc_types: int, num_subtypes: int, num_labels: int, dropout: float = 0.1,
+                 context_kernel: int = 0):
         super().__init__()
         from transformers import LayoutLMv3Model
 
         self.backbone = LayoutLMv3Model(config)
+        # optional local mixing of neighbouring tokens' embeddings (a depthwise 1-D convolution
+        # over the sequence, added to the word embeddings): a model trained from scratch gets "the
+        # word before me" at once instead of learning it through attention over absolute
+        # positions, which HF's LayoutLMv3 does not help with (its relative biases get no
+        # gradient, see below). 0: off (pretrained encoders keep their own inputs)
+        if context_kernel and (context_kernel < 0 or context_kernel % 2 == 0):
+            raise ValueError(f"model.context_kernel={context_kernel}: expected 0 (off) or an odd size")
+        hidden = config.hidden_size
+        self.context = (nn.Conv1d(hidden, hidden, context_kernel, padding=context_kernel // 2, groups=hidden)
+                        if context_kernel else None)
         # LayoutLMv3 computes its relative-position biases under torch.no_grad(): they never get
         # a gradient, which DDP reports as unused parameters and FSDP2 as missing optimizer
         # state. They stay at their initial (or pretrained) values either way: freeze them.
@@ -66,7 +77,6 @@ class LayoutMultitaskNet(nn.Module):
                 p.requires_grad_(False)
         # the block's class, kept now: once FSDP wraps the layers their type is the wrapper's
         self._layer_class = type(self.backbone.encoder.layer[0])
-        hidden = config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.doc_type_head = nn.Linear(hidden, num_doc_types)
         self.subtype_head = nn.Linear(hidden, max(1, num_subtypes))
@@ -80,7 +90,13 @@ class LayoutMultitaskNet(nn.Module):
     def forward(self, input_ids: torch.Tensor, bbox: torch.Tensor, attention_mask: torch.Tensor,
                 pixel_values: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per window: (doc-type logits [W, T], subtype logits [W, S], token logits [W, L, labels])."""
-        out = self.backbone(input_ids=input_ids, bbox=bbox, attention_mask=attention_mask,
+        embeds = None
+        if self.context is not None:
+            words = self.backbone.embeddings.word_embeddings(input_ids)
+            words = words * attention_mask[..., None].to(words.dtype)  # padding mixes nothing in
+            embeds = words + self.context(words.transpose(1, 2)).transpose(1, 2)
+        # with both given, HF takes the position ids from input_ids and the embeddings as given
+        out = self.backbone(input_ids=input_ids, bbox=bbox, attention_mask=attention_mask, inputs_embeds=embeds,
                             pixel_values=pixel_values).last_hidden_state
         text = self.dropout(out[:, : input_ids.shape[1]])
         cls = text[:, 0]

@@ -8,6 +8,7 @@ in the environment (``WANDB_API_KEY``). :func:`redact` blanks such keys in conta
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable
@@ -29,7 +30,7 @@ def is_secret_key(key: Any) -> bool:
     parts = [p for p in re.split(r"[^a-z0-9]+", key.lower()) if p]
     if not parts:
         return False
-    if _SECRET_WORDS.intersection(parts) or any(a == "api" and b == "key" for a, b in zip(parts, parts[1:])):
+    if _SECRET_WORDS.intersection(parts) or any(a == "api" and b == "key" for a, b in itertools.pairwise(parts)):
         return True
     return parts[-1] == "token" and (len(parts) == 1 or parts[-2] not in _SPECIAL_TOKENS)
 
