@@ -124,6 +124,29 @@ def with_checkpoint_experiment(args: list[str]) -> list[str]:
     return [*args, f"experiment={experiment}"]
 
 
+@hydra.main(version_base="1.3", config_path=_config_dir(), config_name="loop")
+def loop_main(cfg: DictConfig) -> None:
+    """The hard-sample loop: ``ocrlab-loop experiment=paddleocr_vl_lora_cpu rounds=3``
+    (generate -> pairs -> train -> predict -> mine, per round; resumes where it stopped)."""
+
+    def job(cfg: DictConfig):
+        from ocrlab.loop import Loop, log_rows, print_rows
+        from ocrlab.utils.run import finish_loggers, instantiate_group
+
+        loop = Loop(cfg)
+        rows = loop.run()
+        # after the rounds: each round's training run has its own W&B run while it trains
+        loggers = instantiate_group(cfg.get("logger"), "logger")
+        try:
+            log_rows(rows, loggers)
+        finally:
+            finish_loggers(loggers)
+        print_rows(rows, f"ocrlab-loop: {len(rows)} round(s) in {loop.dir} (rounds.json, rounds.csv)")
+        return rows
+
+    _run_job(job, cfg, "loop")
+
+
 def export_main(argv: list[str] | None = None) -> None:
     """``ocrlab-export <ckpt or export dir> --output <dir>``: any family's self-contained export."""
     import argparse
