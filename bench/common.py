@@ -213,6 +213,27 @@ def new_run_dir(kind: str) -> Path:
     return path
 
 
+def train_with_timer(kind: str, overrides: Sequence[str], timer_class: type) -> tuple[dict, Any, float, Path]:
+    """``ocrlab.training.train(cfg)`` on ``overrides`` plus an instance of ``timer_class`` (a callback
+    class of a module in ``bench/``, added last as ``+callbacks.bench_timer``) in a fresh run dir of
+    ``kind``: ``(metrics, the timer, wall seconds of the call, run dir)``."""
+    from ocrlab.training import train
+
+    out = new_run_dir(kind)
+    target = f"{timer_class.__module__}.{timer_class.__qualname__}"
+    cfg = compose_config([*overrides, f"+callbacks.bench_timer._target_={target}"], out)
+    start = time.perf_counter()
+    metrics, objects = train(cfg)
+    seconds = time.perf_counter() - start
+    timer = next(cb for cb in objects["callbacks"] if isinstance(cb, timer_class))
+    return metrics, timer, seconds, out
+
+
+def batches_signature(batches: Sequence) -> str:
+    """A short hash of a run's per-batch keys (JSON-able): equal iff both runs saw the same batches."""
+    return hashlib.sha256(json.dumps(list(batches)).encode()).hexdigest()[:12]
+
+
 def data_overrides(data_dir: Path) -> list[str]:
     """Point ``data`` at a generated dataset (absolute ``data_dir``, no generation on first use)."""
     return [f"data.data_dir={data_dir}", "data.synth=null"]

@@ -199,23 +199,14 @@ def bare_run(cfg, datamodule, n_batches: int, warmup: int) -> dict:
 
 def ocrlab_run(overrides: list[str]) -> dict:
     """``train(cfg)`` with a StepTimer callback; returns its stamps and the fit wall time."""
-    from ocrlab.training import train
-
-    out = common.new_run_dir(NAME)
-    cfg = common.compose_config([*overrides, "+callbacks.bench_timer._target_=common.StepTimer"], out)
-    start = time.perf_counter()
-    metrics, objects = train(cfg)
-    total = time.perf_counter() - start
-    timer = next(cb for cb in objects["callbacks"] if isinstance(cb, common.StepTimer))
+    metrics, timer, total, out = common.train_with_timer(NAME, overrides, common.StepTimer)
     return {"ends": timer.ends, "sizes": timer.sizes, "widths": timer.widths, "train_call_s": total,
             "final_loss": metrics.get("train/loss_step"), "run_dir": str(out)}
 
 
 def signature(run: dict) -> str:
     """A short hash of the batch sizes and padded widths: equal iff both saw the same batches."""
-    import hashlib
-
-    return hashlib.sha256(f"{run['sizes']}|{run['widths']}".encode()).hexdigest()[:12]
+    return common.batches_signature(list(zip(run["sizes"], run["widths"], strict=True)))
 
 
 def count_parameters(cfg) -> int:

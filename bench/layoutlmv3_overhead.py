@@ -112,7 +112,7 @@ def main() -> None:
             stats = common.window_stats(run["ends"], run["sizes"], args.warmup)
             runs.append({"repeat": rep, "side": side, **stats,
                          **{k: v for k, v in run.items() if k not in ("ends", "sizes")},
-                         "batches_signature": signature(run["batches"])})
+                         "batches_signature": common.batches_signature(run["batches"])})
             print(f"[{NAME}] repeat {rep + 1}/{args.repeats} {side}: {stats['samples_per_s']:.2f} docs/s "
                   f"({stats['ms_per_step']:.0f} ms/step)", flush=True)
 
@@ -188,14 +188,7 @@ def main() -> None:
 # -- the two sides ------------------------------------------------------------------------------
 def ocrlab_run(overrides: list[str]) -> dict:
     """``train(cfg)`` with a DocumentStepTimer callback."""
-    from ocrlab.training import train
-
-    out = common.new_run_dir(NAME)
-    cfg = common.compose_config([*overrides, "+callbacks.bench_timer._target_=common.DocumentStepTimer"], out)
-    start = time.perf_counter()
-    _, objects = train(cfg)
-    total = time.perf_counter() - start
-    timer = next(cb for cb in objects["callbacks"] if isinstance(cb, common.DocumentStepTimer))
+    _, timer, total, out = common.train_with_timer(NAME, overrides, common.DocumentStepTimer)
     return {"ends": timer.ends, "sizes": timer.sizes, "batches": timer.batches, "losses": timer.losses,
             "initial_weights": timer.initial_weights, "call_s": total, "run_dir": str(out)}
 
@@ -292,10 +285,6 @@ def ensure_business_docs(num_samples: int, seed: int, workers: int, progress: bo
     write_dataset(generator, path, num_samples, workers=max(1, workers), progress=progress)
     return path, {"path": str(path), "spec": {"seed": seed, "num_samples": num_samples}, "generated_now": not existed,
                   "generation_s": None if existed else round(time.perf_counter() - start, 2)}
-
-
-def signature(batches: list) -> str:
-    return hashlib.sha256(json.dumps(batches).encode()).hexdigest()[:12]
 
 
 if __name__ == "__main__":

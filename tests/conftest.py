@@ -65,6 +65,33 @@ def run_cli(args: list[str], timeout: int = 600, env: dict | None = None) -> sub
                           env=full_env, check=False)
 
 
+# -- runs of train.py (distributed tests of every family) ---------------------------------------
+def train_ok(args: list[str]) -> subprocess.CompletedProcess:
+    """``train.py`` with ``args`` in a fresh process; fails the test (with its stderr) unless it succeeds."""
+    out = run_cli(["train.py", *args])
+    assert out.returncode == 0, out.stderr[-4000:]
+    return out
+
+
+def run_dirs(logs: Path) -> list[Path]:
+    """The run dirs of ``train.py`` runs logging under ``logs`` (``paths.log_dir``), oldest first."""
+    return sorted(p for p in (logs / "train" / "runs").iterdir() if p.is_dir())
+
+
+def step_losses(run_dir: Path) -> dict[int, float]:
+    """``train/loss_step`` by global step, from a run's CSV logger (``logger=csv``)."""
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return {int(r["step"]): float(r["train/loss_step"]) for r in csv.DictReader(f) if r.get("train/loss_step")}
+
+
+def training_report(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((run_dir / "training_report.json").read_text())
+
+
 class StopAfterEpochs(pl.Callback):
     """Test callback: stop training (``fail=False``) or crash (``fail=True``) after N epochs."""
 

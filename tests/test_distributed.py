@@ -8,16 +8,21 @@ Each 2-process run costs ~15-35 s on a 2-core machine: the runs are shared by mo
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import pickle
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli, tiny_doc_overrides, tiny_overrides
+from conftest import (
+    run_cli,
+    run_dirs,
+    step_losses,
+    tiny_doc_overrides,
+    tiny_overrides,
+    train_ok,
+    training_report,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,28 +39,9 @@ def _common(strategy: str, data: Path, logs: Path) -> list[str]:
             "callbacks.periodic_checkpoint.every_n_epochs=1", "+callbacks.periodic_checkpoint.mode=max"]
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess:
-    out = run_cli(["train.py", *args])
-    assert out.returncode == 0, out.stderr[-4000:]
-    return out
-
-
-def _run_dirs(logs: Path) -> list[Path]:
-    return sorted(p for p in (logs / "train" / "runs").iterdir() if p.is_dir())
-
-
 def _configs(root: Path) -> list[Path]:
     """What ``find <root> -name config.yaml -not -path '*/.hydra/*'`` lists: one per run dir."""
     return sorted(p for p in root.rglob("config.yaml") if ".hydra" not in p.parts)
-
-
-def _step_losses(run_dir: Path) -> dict[int, float]:
-    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        return {int(r["step"]): float(r["train/loss_step"]) for r in csv.DictReader(f) if r.get("train/loss_step")}
-
-
-def _report(run_dir: Path) -> dict:
-    return json.loads((run_dir / "training_report.json").read_text())
 
 
 @pytest.fixture(scope="module", params=["fsdp", "fsdp2"])
@@ -64,10 +50,10 @@ def sharded_run(request, tiny_docs, tmp_path_factory):
     strategy = request.param
     logs = tmp_path_factory.mktemp(strategy)
     common = _common(strategy, tiny_docs, logs)
-    _train(common)
-    (straight,) = _run_dirs(logs)
-    resumed_out = _train([*common, f"ckpt_path={straight / 'checkpoints' / 'epoch_000.ckpt'}"])
-    (resumed,) = [p for p in _run_dirs(logs) if p != straight]
+    train_ok(common)
+    (straight,) = run_dirs(logs)
+    resumed_out = train_ok([*common, f"ckpt_path={straight / 'checkpoints' / 'epoch_000.ckpt'}"])
+    (resumed,) = [p for p in run_dirs(logs) if p != straight]
     return {"strategy": strategy, "logs": logs, "straight": straight, "resumed": resumed,
             "stderr": resumed_out.stderr}
 
@@ -75,8 +61,8 @@ def sharded_run(request, tiny_docs, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ddp_docs_run(tiny_docs, tmp_path_factory):
     logs = tmp_path_factory.mktemp("ddp_docs")
-    out = _train(_common("ddp", tiny_docs, logs))
-    (run_dir,) = _run_dirs(logs)
+    out = train_ok(_common("ddp", tiny_docs, logs))
+    (run_dir,) = run_dirs(logs)
     return {"logs": logs, "run": run_dir, "output": out.stdout + out.stderr}
 
 
@@ -84,7 +70,7 @@ def test_sharded_run_resumes_exactly_in_one_run_dir(sharded_run):
     straight, resumed = sharded_run["straight"], sharded_run["resumed"]
     expected = {"fsdp": "FSDPStrategy", "fsdp2": "ModelParallelStrategy"}[sharded_run["strategy"]]
     for run in (straight, resumed):
-        report = _report(run)
+        report = training_report(run)
         assert report["status"] == "success"
         assert report["device"]["strategy"] == expected and report["device"]["num_devices"] == 2
         assert report["global_step"] == STEPS_PER_EPOCH * EPOCHS
@@ -96,10 +82,10 @@ def test_sharded_run_resumes_exactly_in_one_run_dir(sharded_run):
     assert _configs(sharded_run["logs"]) == [straight / "config.yaml", resumed / "config.yaml"]
     # the resumed run goes on where the checkpoint was and draws what the straight one drew
     # (weights, optimizer state, schedule, each rank's RNG): the same losses, the same weights
-    straight_losses, resumed_losses = _step_losses(straight), _step_losses(resumed)
+    straight_losses, resumed_losses = step_losses(straight), step_losses(resumed)
     assert sorted(resumed_losses) == list(range(STEPS_PER_EPOCH, STEPS_PER_EPOCH * EPOCHS))
     assert resumed_losses == {s: straight_losses[s] for s in resumed_losses}
-    assert [h["epoch"] for h in _report(resumed)["history"]] == [0, 1]
+    assert [h["epoch"] for h in training_report(resumed)["history"]] == [0, 1]
     from ocrlab.loading import load_checkpoint
 
     a = load_checkpoint(last, optimizer=False)["state_dict"]
@@ -200,7 +186,7 @@ def test_fsdp_trains_what_ddp_trains(sharded_run, ddp_docs_run):
 def test_ddp_document_family(ddp_docs_run):
     # the frozen relative-position biases get no gradient: DDP must not see them as unused
     assert "parameters that were not used" not in ddp_docs_run["output"]
-    report = _report(ddp_docs_run["run"])
+    report = training_report(ddp_docs_run["run"])
     assert report["status"] == "success" and report["device"]["strategy"] == "DDPStrategy"
     assert report["global_step"] == STEPS_PER_EPOCH * EPOCHS
     assert _configs(ddp_docs_run["logs"]) == [ddp_docs_run["run"] / "config.yaml"]
@@ -219,7 +205,7 @@ def test_multirun_workers_join_their_job(tiny_docs, tmp_path):
     assert not (tmp_path / "logs" / "train" / "runs").exists()
     assert _configs(tmp_path / "logs") == [sweep / "0" / "config.yaml", sweep / "1" / "config.yaml"]
     for job, seed in (("0", 1), ("1", 2)):
-        report = _report(sweep / job)
+        report = training_report(sweep / job)
         assert report["status"] == "success" and report["device"]["num_devices"] == 2
         assert report["hyperparameters"]["seed"] == seed and report["global_step"] == STEPS_PER_EPOCH
         # rank 1 of this job ran this job's values, logging into this job's dir
@@ -236,8 +222,8 @@ def test_fsdp_tests_the_best_checkpoint_after_fit(tiny_lines, tmp_path):
     out = run_cli(["train.py", "experiment=crnn_thai_cpu", "trainer=fsdp", "trainer.accelerator=cpu",
                    "trainer.devices=2", "model.channels_last=false", *tiny_overrides(tiny_lines, logs), "test=true"])
     assert out.returncode == 0, out.stderr[-4000:]
-    (run_dir,) = _run_dirs(logs)
-    report = _report(run_dir)
+    (run_dir,) = run_dirs(logs)
+    report = training_report(run_dir)
     assert report["status"] == "success" and report["device"]["strategy"] == "FSDPStrategy"
     assert (run_dir / "checkpoints" / "best.ckpt" / "meta.pt").is_file()
     assert report["test_metrics"]["test/lines"] == 16

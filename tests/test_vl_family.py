@@ -131,3 +131,37 @@ def test_images_below_the_processors_minimum_are_named(tiny_pairs, tmp_path):
         _module_and_data(tiny_pairs, tmp_path / "a", big)
     _, dm = _module_and_data(tiny_pairs, tmp_path / "b", [*big, "data.small_images=upscale"])
     assert len(dm.datasets["train"]) > 0  # the processor enlarges them instead
+
+
+def test_test_reports_send_answers_with_their_images_and_each_breakdown_to_table_loggers(tiny_pairs, tmp_path,
+                                                                                        monkeypatch):
+    from pytorch_lightning.loggers import WandbLogger
+
+    from ocrlab.loggers import table_image
+
+    model, dm = _module_and_data(tiny_pairs, tmp_path, ["model.generation.max_new_tokens=4"])
+    model.eval()
+    rows = model._score(dm.collate_eval([dm.datasets["val"][i] for i in range(2)]))
+
+    class TableLogger:
+        def __init__(self):
+            self.tables = {}
+
+        def log_table(self, key, columns, data):
+            self.tables[key] = (columns, data)
+
+    logger = TableLogger()
+    monkeypatch.setattr(type(model), "loggers", property(lambda self: [logger]))
+    model.write_reports(tmp_path / "reports", model._records)
+    columns, data = logger.tables["test/answers"]
+    assert columns == ["image", "id", "task", "prediction", "truth", "errors"] and len(data) == 2
+    assert [d[0] for d in data] == [r["images"][0] for r in rows]  # the page each answer was read from
+    assert [d[3] for d in data] == [r["prediction"] for r in rows]
+    report = json.loads((tmp_path / "reports" / "extraction_report.json").read_text())
+    for name, table in report["breakdown"].items():
+        columns, data = logger.tables[f"test/by_{name}"]
+        assert columns[0] == name and [d[0] for d in data] == list(table)
+    # W&B gets the image itself
+    wandb_logger = WandbLogger(offline=True, save_dir=str(tmp_path / "wandb"))
+    image = table_image(wandb_logger, rows[0]["images"][0])
+    assert type(image).__name__ == "Image" and table_image(wandb_logger, None) is None

@@ -9,7 +9,11 @@ spec are stored there); the data module takes what it needs from it. The family'
   plus the baseline's columns when one runs;
 * ``predictions.jsonl``: the same rows as JSON objects (values that do not fit a TSV cell, e.g.
   generated text with newlines, stay exact; hard-sample mining reads this file);
-* ``metrics_<baseline>.json``: the baseline's metrics, same keys.
+* ``metrics_<baseline>.json``: the baseline's metrics, same keys;
+* ``quantization.json`` with ``quantize=<mode>``: the mode and what was done (the model's own
+  :meth:`~ocrlab.lightning_modules.base.OcrModule.quantized`; a family without quantized inference
+  refuses, listing its modes). The trainer runs on what the quantized kernels need (e.g. the CPU
+  for ``int8``): ``trainer.accelerator=auto`` follows it, another setting is an error.
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     model = load_model(cfg.ckpt_path)
     engine = _baseline(cfg, model)  # before any work: a baseline of another task is an error
+    trainer_cfg = cfg.trainer
+    if cfg.get("quantize"):
+        model = model.quantized(str(cfg.quantize))
+        trainer_cfg = _quantized_trainer(cfg.trainer, model.quantization)
+        atomic_write_json(output_dir / "quantization.json", model.quantization)
+        log.info("quantized (%s): %s", cfg.quantize, {k: v for k, v in model.quantization.items() if k != "trainer"})
     datamodule = instantiate_checked(_data_for_evaluation(cfg.data), "data")
     datamodule.attach_model(model)
     datamodule.prepare_splits(["test"])
@@ -54,7 +64,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     import pytorch_lightning as pl
 
-    trainer: pl.Trainer = instantiate_checked(cfg.trainer, "trainer", logger=False, callbacks=[],
+    trainer: pl.Trainer = instantiate_checked(trainer_cfg, "trainer", logger=False, callbacks=[],
                                               enable_checkpointing=False)
     log.info("evaluating %s (%s)", cfg.ckpt_path, type(model).__name__)
     trainer.test(model=model, datamodule=datamodule, verbose=False)
@@ -89,6 +99,29 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                     for values in zip(*columns.values(), strict=True))
     atomic_write_text(output_dir / "predictions.jsonl", jsonl)
     return metrics, {"results": results, "output_dir": output_dir, "model": model}
+
+
+# spellings Lightning treats alike
+_SAME = {"accelerator": {"cuda": "gpu"}, "precision": {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}}
+
+
+def _quantized_trainer(trainer_cfg: DictConfig, quantization: dict) -> DictConfig:
+    """The trainer config with the settings a quantized model needs (``quantization["trainer"]``):
+    an ``auto`` setting takes them, a different one is an error naming both."""
+    trainer_cfg = trainer_cfg.copy()
+    conflicts = []
+    for key, needed in (quantization.get("trainer") or {}).items():
+        current = trainer_cfg.get(key)
+        same = {k: _SAME.get(key, {}).get(str(v), str(v)) for k, v in (("current", current), ("needed", needed))}
+        if current is None or str(current) == "auto" or same["current"] == same["needed"]:
+            with open_dict(trainer_cfg):
+                trainer_cfg[key] = needed
+        else:
+            conflicts.append(f"trainer.{key}={current} (it needs {needed})")
+    if conflicts:
+        raise ConfigError(f"quantize={quantization['mode']} ({quantization.get('description', '')}) cannot run with "
+                          f"{', '.join(conflicts)}: set those, or leave them at auto")
+    return trainer_cfg
 
 
 def _baseline(cfg: DictConfig, model) -> Any:

@@ -34,3 +34,14 @@ class WandbLogger(_WandbLogger):
             return super().experiment
         with _argv_without_secrets():
             return super().experiment
+
+
+def table_image(logger, path: str | None):
+    """A table cell for the image at ``path``: the image itself for W&B, else its path."""
+    if path is None:
+        return None
+    if isinstance(logger, _WandbLogger):
+        import wandb
+
+        return wandb.Image(path)
+    return str(path)

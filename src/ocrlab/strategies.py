@@ -185,7 +185,9 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
       (``layer_class``) in the backward pass (Lightning's argument of that name, a list of
       classes, is deprecated there);
     * ``mixed_precision`` may be a mapping of dtype names (``{param_dtype: bfloat16}``); without
-      it, ``trainer.precision`` decides, as in Lightning.
+      it, ``trainer.precision`` decides, as in Lightning;
+    * ``use_orig_params`` (Lightning's default ``true``) must stay ``true`` for a model with
+      frozen parameters (LoRA): refused otherwise, before anything is wrapped.
     """
 
     def __init__(self, *args: Any, activation_checkpointing: bool = False, mixed_precision: Any = None,
@@ -195,6 +197,11 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
 
     def setup(self, trainer: pl.Trainer) -> None:
         module = self.lightning_module
+        if self.kwargs.get("use_orig_params") is False and len({p.requires_grad for p in module.parameters()}) > 1:
+            # FSDP1 flattens each unit's parameters into one tensor, trainable or frozen as a whole
+            raise ConfigError(f"trainer.strategy.use_orig_params=false: {type(module).__name__} has frozen and "
+                              "trainable parameters (e.g. LoRA adapters on a frozen base), which FSDP can only "
+                              "shard with use_orig_params=true")
         layer = getattr(module, "layer_class", None)
         if self.kwargs.get("auto_wrap_policy") is None and layer is not None:
             from torch.distributed.fsdp.wrap import ModuleWrapPolicy

@@ -11,8 +11,10 @@ loads with ``ocrlab.loading.load_model`` and ``evaluate.py ckpt_path=<dir>``:
 * ``<dirpath>/last`` when training ends.
 
 Each is written into a temp sibling and renamed: a directory is complete or absent. Written by
-global rank 0 from its own copy of the weights, so not under sharded strategies (FSDP): there
-the Lightning checkpoint is the record, and ``ocrlab-export`` writes the directory from it.
+global rank 0; under a sharded strategy (``trainer=fsdp`` / ``fsdp2``: each rank holds a shard)
+every rank first takes part in gathering the full weights, and rank 0 exports an unsharded copy of
+the model built from them (what ``ocrlab-export`` does from a checkpoint): the whole model twice
+in rank 0's CPU memory while it writes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocrlab.errors import ConfigError
@@ -46,7 +49,6 @@ class ExportDirectories(pl.Callback):
         self.export_options = dict(export_options or {})
         self.best_score: float | None = None
         self._last_step_saved = -1
-        self._warned_sharded = False
 
     # -- when -------------------------------------------------------------------------------
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
@@ -59,9 +61,9 @@ class ExportDirectories(pl.Callback):
         if not self.monitor or trainer.sanity_checking:
             return
         value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        score = float(value)
+        score = math.nan if value is None else float(value)
+        if self._sharded(trainer):  # writing is a collective there: every rank follows rank 0's score
+            score = trainer.strategy.broadcast(score, src=0)
         if not math.isfinite(score):
             return
         better = self.best_score is None or (score > self.best_score if self.mode == "max" else score < self.best_score)
@@ -84,12 +86,30 @@ class ExportDirectories(pl.Callback):
         if trainer.fast_dev_run:
             return False
         if self._sharded(trainer):
-            if not self._warned_sharded:
-                self._warned_sharded = True
-                log.warning("export directories are not written under a sharded strategy (%s): "
-                            "write one from the checkpoint with ocrlab-export", type(trainer.strategy).__name__)
-            return False
+            return self._write_gathered(trainer, pl_module, name)
         return self._write_rank_zero(pl_module, name)
+
+    def _write_gathered(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> bool:
+        """Every rank gathers the full weights (a collective; FSDP1 and FSDP2 alike), rank 0 alone
+        receives them and exports a fresh model with them: the module itself holds only its shard
+        (and under FSDP1 sits inside the wrapper), so its own ``export`` would write a shard."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        from ocrlab.loading import build_model
+
+        state = get_model_state_dict(trainer.strategy.model,
+                                     options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        written = False
+        if trainer.is_global_zero:
+            with torch.random.fork_rng(devices=[]):  # its random init must not move rank 0's RNG (resume)
+                clone = build_model(pl_module.frozen_config())
+            clone.load_state_dict(state)
+            clone.run_info = dict(pl_module.run_info)
+            written = self._write_rank_zero(clone.eval(), name)
+            del clone
+        del state
+        trainer.strategy.barrier("export_directories")  # no rank runs ahead into the next gather
+        return bool(written)
 
     @rank_zero_only
     def _write_rank_zero(self, pl_module: pl.LightningModule, name: str) -> bool:

@@ -42,6 +42,10 @@ class OcrModule(pl.LightningModule):
 
     #: what a baseline must do to be compared with this family (``evaluate.py baseline=...``)
     task: ClassVar[str] = ""
+    #: quantized inference modes (``evaluate.py quantize=<mode>``) -> what each does; {}: none
+    quantization_modes: ClassVar[dict[str, str]] = {}
+    #: set by :meth:`quantized`: the mode and what was done (a quantized model is not saved)
+    quantization: dict[str, Any] | None = None
 
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None):
@@ -84,10 +88,29 @@ class OcrModule(pl.LightningModule):
     def fsdp_root(self) -> torch.nn.Module | None:
         """The network FSDP2 shards as a whole after :meth:`fsdp_units`: ``self.net`` if there is
         one. It must hold every trainable parameter. Call it as ``self.net(...)``: FSDP2 gathers
-        the parameters in its ``__call__`` (other methods called on it, e.g. ``generate``, need
-        ``torch.distributed.fsdp.register_fsdp_forward_method``)."""
+        the parameters in its ``__call__``; other methods called on it (e.g. ``generate``) are
+        named in :attr:`fsdp_forward_methods`."""
         net = getattr(self, "net", None)
         return net if isinstance(net, torch.nn.Module) else None
+
+    #: methods of :meth:`fsdp_root` besides ``__call__`` that run it (``generate``): under FSDP2
+    #: they gather its parameters as ``__call__`` does (``register_fsdp_forward_method``)
+    fsdp_forward_methods: ClassVar[tuple[str, ...]] = ()
+
+    def call_gathered(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``getattr(self, method)(*args, **kwargs)`` outside the steps (``on_train_start``, a
+        callback) with the network usable under every strategy. FSDP1 keeps the root unit's own
+        parameters (those outside every ``layer_class`` block) sharded between forwards: the
+        call goes through the wrapper's forward, as Lightning routes the steps (every rank must
+        make the same calls: the gathers are collectives). FSDP2 gathers in the root's
+        ``__call__`` and :attr:`fsdp_forward_methods`; DDP and one device need nothing."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        trainer = self._trainer
+        wrapper = trainer.strategy.model if trainer is not None else None
+        if isinstance(wrapper, FullyShardedDataParallel) and wrapper.module is self:
+            return trainer.strategy._forward_redirection(wrapper, self, method, *args, **kwargs)
+        return getattr(self, method)(*args, **kwargs)
 
     def configure_model(self) -> None:
         """FSDP2 under Lightning's ``ModelParallelStrategy`` (``trainer=fsdp2``): ``fully_shard``
@@ -118,6 +141,13 @@ class OcrModule(pl.LightningModule):
             if not isinstance(unit, FSDPModule):
                 fully_shard(unit, mesh=dp_mesh)
         fully_shard(root, mesh=dp_mesh)
+        from torch.distributed.fsdp import register_fsdp_forward_method
+
+        for name in self.fsdp_forward_methods:
+            if not callable(getattr(root, name, None)):
+                raise ConfigError(f"{type(self).__name__}.fsdp_forward_methods: {type(root).__name__} has no "
+                                  f"method {name!r}")
+            register_fsdp_forward_method(root, name)
         # a parameter outside the root would get no gradient synchronization at all
         outside = [n for n, p in self.named_parameters() if p.requires_grad and not isinstance(p, DTensor)]
         if outside:
@@ -183,9 +213,39 @@ class OcrModule(pl.LightningModule):
             return norm.full_tensor() if isinstance(norm, DTensor) else norm
         return grad_norm(self, norm_type=2).get("grad_2.0_norm_total")
 
+    # -- quantized inference ------------------------------------------------------------------
+    def quantized(self, mode: str) -> OcrModule:
+        """This model converted in place for quantized inference (``mode``: one of
+        :attr:`quantization_modes`); returns ``self``. Afterwards :attr:`quantization` holds the
+        mode, what was done and the trainer settings the model needs (``trainer``: e.g. the
+        accelerator its kernels run on). For inference only: it is not saved or exported."""
+        name = type(self).__name__
+        modes = self.quantization_modes
+        if not modes:
+            raise ConfigError(f"quantize={mode!r}: {name} has no quantized inference (modes: none); "
+                              "evaluate it with quantize=null")
+        if mode not in modes:
+            raise ConfigError(f"quantize={mode!r}: {name} has no such quantized inference mode (modes: "
+                              + "; ".join(f"{m}: {what}" for m, what in modes.items()) + ")")
+        if self.quantization is not None:
+            raise ConfigError(f"quantize={mode!r}: this {name} is already quantized "
+                              f"({self.quantization['mode']}); load the model again")
+        report = self._quantize(mode)
+        self.quantization = {"mode": mode, "description": modes[mode], **report}
+        return self
+
+    def _quantize(self, mode: str) -> dict[str, Any]:
+        """The family's conversion for ``mode`` (already checked against :attr:`quantization_modes`):
+        in place; returns what was done, with ``trainer`` (the trainer settings it needs)."""
+        raise NotImplementedError(f"{type(self).__name__} lists quantization_modes but has no _quantize")
+
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint carries besides weights; families may add keys (call super)."""
+        if self.quantization is not None:
+            raise CheckpointError(f"this {type(self).__name__} was quantized for inference "
+                                  f"(quantize={self.quantization['mode']}): its weights are not the model's; "
+                                  "save or export the model loaded without quantize")
         return {
             "format": CHECKPOINT_FORMAT,
             "model_config": self.frozen_config(),

@@ -23,9 +23,9 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -70,6 +70,13 @@ class RepeatStop:
 
 class PaddleOCRVL(OcrModule):
     task = "extraction"
+    # validation and on_train_start generate through the PEFT / HF model's `generate`
+    fsdp_forward_methods = ("generate",)
+    quantization_modes: ClassVar[dict[str, str]] = {
+        "int8": "CPU, dynamic INT8 of every nn.Linear (torch.ao quantize_dynamic, per-channel weights)",
+        "int8_cuda": "CUDA, bitsandbytes 8-bit weights (LLM.int8()); needs ocrlab[quant]",
+        "nf4": "CUDA, bitsandbytes 4-bit NF4 weights, bf16 compute; needs ocrlab[quant]",
+    }
 
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], processor: VLProcessor | None = None,
                  scheduler: Callable[..., Any] | None = None, net: dict | None = None, pretrained: str | None = None,
@@ -102,7 +109,10 @@ class PaddleOCRVL(OcrModule):
                 raise ConfigError(f"model.lora: unknown key(s) {unknown}; expected {sorted(DEFAULT_LORA)}")
             target = self.lora["target_modules"] or vl.lora_target_regex(self.lora["parts"], self.lora["modules"])
             model = vl.apply_lora(model, self.lora["r"], self.lora["alpha"], self.lora["dropout"], target)
-        self.net = model
+        # from_pretrained returns the model in eval mode and Lightning does not switch modes at fit
+        # start: without this a pretrained base trained in eval mode, unless evaluate_base's
+        # self.train() ran first (so a resumed run, which skips that, differed from a straight one)
+        self.net = model.train()
         if gradient_checkpointing:
             vl.set_gradient_checkpointing(self.net, True)
         self.max_length = int(max_length)
@@ -173,6 +183,42 @@ class PaddleOCRVL(OcrModule):
         check_consistent(self.base_model.config, processor.tokenizer, "model.processor")
         return VLChatCollator(processor, max_length=self.max_length)
 
+    # -- quantized inference (evaluate.py quantize=...; OcrModule.quantized) ----------------------
+    def _quantize(self, mode: str) -> dict[str, Any]:
+        """LoRA adapters are merged first: peft's LoRA layers wrap the Linear layers, which then
+        are not plain ``nn.Linear`` to quantize (merging is exact within 1e-6). ``int8``: every
+        Linear (both towers, projector, head) quantized in place on the CPU. ``int8_cuda`` /
+        ``nf4``: bitsandbytes quantizes while ``from_pretrained`` loads, so the current weights go
+        through a temporary model directory and come back quantized on the current GPU."""
+        from ocrlab import quantization as q
+        from ocrlab.nets import vision_language as vl
+
+        if mode in q.BNB_MODES:
+            q.require_cuda_bitsandbytes(mode)  # before the merge: the model is unchanged when this fails
+        merged = bool(self.lora)
+        if self.lora:
+            self.net, self.lora = vl.merge_lora(self.net), None
+        if mode == q.INT8:
+            report = q.dynamic_int8(self.net.cpu())
+            return {**report, "lora_merged": merged,
+                    # torch's dynamic INT8 kernels are CPU kernels and take fp32 activations
+                    "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true"}}
+        import tempfile
+
+        import bitsandbytes as bnb
+
+        config = q.bitsandbytes_config(mode)
+        with tempfile.TemporaryDirectory(prefix="ocrlab_quantize_") as tmp:
+            vl.save_pretrained(self.net, self.processor.get(), tmp)
+            self.net, _ = vl.load_pretrained(tmp, dtype=torch.bfloat16, quantization_config=config,
+                                             device_map={"": torch.cuda.current_device()})
+        self.net.eval()
+        layers = sum(isinstance(m, (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit)) for m in self.net.modules())
+        return {"method": f"transformers BitsAndBytesConfig({q.BNB_MODES[mode]}) in from_pretrained, bf16 otherwise",
+                "bitsandbytes": bnb.__version__, "layers": layers, "lora_merged": merged,
+                "memory_footprint_mb": round(self.net.get_memory_footprint() / 1e6, 3),
+                "trainer": {"accelerator": "gpu", "devices": 1}}
+
     # -- steps ---------------------------------------------------------------------------------
     def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
         return {k: batch[k] for k in MODEL_INPUTS if k in batch}
@@ -216,6 +262,7 @@ class PaddleOCRVL(OcrModule):
             if task in TASK_FIELDS or task == TABLE_TASK:
                 truth = row["answer"] if task == TABLE_TASK else json.loads(row["answer"])
                 record = score_answer(row["id"], text, truth, task, row["meta"], tables=self.score_tables)
+                record["image"] = row["image_paths"][0] if row["image_paths"] else None  # for the answers table
                 self._records.append(record)
                 errors = sorted(record["errors"])
             else:  # a text crop (OCR): its CER
@@ -294,16 +341,27 @@ class PaddleOCRVL(OcrModule):
 
     def write_reports(self, directory: Path, records: list[dict]) -> None:
         """``extraction_report.json`` (metrics, breakdowns per field / hard kind / locale /
-        currency, per-document errors) and a W&B table of answers."""
+        currency, per-document errors); to loggers with tables (W&B): the answers (page image,
+        prediction, truth, errors) and each breakdown."""
         from ocrlab.metrics.extraction import ExtractionScorer
 
         report = ExtractionScorer.from_records(records).report()
+        if self.quantization is not None:  # the scores are the quantized model's
+            report["quantization"] = self.quantization
         atomic_write_json(directory / "extraction_report.json", report)
+        from ocrlab.loggers import table_image
+
         for logger in self.loggers:
-            if callable(getattr(logger, "log_table", None)):
-                rows = [[r["id"], r["task"], r["prediction"], json.dumps(r.get("truth"), ensure_ascii=False),
-                         ", ".join(sorted(r["errors"]))] for r in records]
-                logger.log_table(key="test/answers", columns=["id", "task", "prediction", "truth", "errors"], data=rows)
+            if not callable(getattr(logger, "log_table", None)):
+                continue
+            rows = [[table_image(logger, r.get("image")), r["id"], r["task"], r["prediction"],
+                     json.dumps(r.get("truth"), ensure_ascii=False), ", ".join(sorted(r["errors"]))] for r in records]
+            logger.log_table(key="test/answers", columns=["image", "id", "task", "prediction", "truth", "errors"],
+                             data=rows)
+            for name, table in report["breakdown"].items():  # per field, group, task, hard kind, locale, currency
+                columns = list(dict.fromkeys(k for values in table.values() for k in values))
+                logger.log_table(key=f"test/by_{name}", columns=[name, *columns],
+                                 data=[[key, *(values.get(c) for c in columns)] for key, values in table.items()])
         log.info("extraction report written to %s", directory / "extraction_report.json")
 
     # -- the weights the run starts from, scored first -----------------------------------------
@@ -320,9 +378,9 @@ class PaddleOCRVL(OcrModule):
         was_training = self.training
         self.eval()
         self._reset_scores()
+        # outside a step: under FSDP1 the network's own parameters are gathered only in a forward
         with torch.no_grad():
-            for batch in itertools.islice(loader, batches):
-                self._score(self.transfer_batch_to_device(batch, self.device, 0))
+            self.call_gathered("_score_batches", itertools.islice(loader, batches))
         self.train(was_training)
         metrics = self.epoch_metrics("base/")
         self._reset_scores()
@@ -330,6 +388,10 @@ class PaddleOCRVL(OcrModule):
         if self.trainer.is_global_zero:
             atomic_write_json(Path(self.trainer.default_root_dir) / "reports" / "base_model_scores.json", metrics)
         log.info("before fine-tuning: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+
+    def _score_batches(self, batches: Iterable[dict]) -> None:
+        for batch in batches:
+            self._score(self.transfer_batch_to_device(batch, self.device, 0))
 
     # -- export ----------------------------------------------------------------------------------
     def export(self, directory: str | Path, merge: bool = False, **options: Any) -> Path:

@@ -354,10 +354,12 @@ def save_pretrained(model, processor, directory: str | Path) -> Path:
 
 
 def load_pretrained(model_dir: str | Path, dtype: Any = None, attn_implementation: str | None = "sdpa",
+                    quantization_config: Any = None, device_map: Any = None,
                     ) -> tuple[PaddleOCRVLForConditionalGeneration, PaddleOCRVLProcessor]:
     """Model and processor from a local directory, with the native classes only (no hub, no remote
     code). Errors name the directory: missing, not PaddleOCR-VL, no processor/tokenizer files, or a
-    tokenizer that disagrees with the model."""
+    tokenizer that disagrees with the model. ``quantization_config`` (e.g. a ``BitsAndBytesConfig``)
+    and ``device_map`` go to ``from_pretrained``: the weights are quantized while they load."""
     from transformers import PaddleOCRVLForConditionalGeneration, PaddleOCRVLProcessor
 
     path = Path(model_dir)
@@ -381,6 +383,10 @@ def load_pretrained(model_dir: str | Path, dtype: Any = None, attn_implementatio
         kwargs["dtype"] = dtype
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
         model = PaddleOCRVLForConditionalGeneration.from_pretrained(str(path), **kwargs)
     except Exception as e:
