@@ -453,3 +453,45 @@ class WallClockCheckpoints(pl.Callback):
             "lr": optimizer.param_groups[0]["lr"] if optimizer else None,
             "path": str(path),
         })
+
+
+def hf_trainer_steps(model, module, cfg, datamodule, n_steps: int, name: str, rng) -> tuple[list[float], float, Path]:
+    """``n_steps`` of a plain ``transformers.Trainer`` on ``model`` (``forward(**batch)`` returns
+    the loss), with the ocrlab module's optimizer and scheduler over its trainable parameters and
+    the data module's own train loader (the batches Lightning gets). ``rng``: the torch RNG state
+    to restore after ``Trainer.__init__`` reseeds. Returns (step end times, wall time, run dir)."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class Stamp(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    class LoaderTrainer(Trainer):
+        """The Trainer reading the data module's train loader (same batches as Lightning)."""
+
+        def get_train_dataloader(self):
+            return self.accelerator.prepare(datamodule.train_dataloader())
+
+    optimizer = module.optimizer_factory(params=[p for p in model.parameters() if p.requires_grad])
+    scheduler = None
+    if module.scheduler_factory is not None:
+        scheduler = module.scheduler_factory(optimizer, total_steps=n_steps,
+                                             steps_per_epoch=max(1, len(datamodule.train_dataloader())))
+    out = new_run_dir(f"{name}_hf")
+    args = TrainingArguments(
+        output_dir=str(out), report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="steps",
+        logging_steps=1_000_000, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
+        dataloader_pin_memory=False, remove_unused_columns=False, per_device_train_batch_size=int(cfg.data.batch_size),
+        max_steps=n_steps, max_grad_norm=float(cfg.trainer.get("gradient_clip_val") or 0.0),
+        gradient_accumulation_steps=1, seed=int(cfg.seed))
+    stamp = Stamp()
+    trainer = LoaderTrainer(model=model, args=args, train_dataset=datamodule.datasets["train"],
+                            data_collator=datamodule.collate, optimizers=(optimizer, scheduler), callbacks=[stamp])
+    torch.set_rng_state(rng)  # Trainer.__init__ reseeded
+    start = time.perf_counter()
+    trainer.train()
+    return stamp.ends, time.perf_counter() - start, out

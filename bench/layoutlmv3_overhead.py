@@ -197,7 +197,6 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
     """A ``transformers.Trainer`` run of ``n_steps`` on the data module's train loader."""
     import pytorch_lightning as pl
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from ocrlab.lightning_modules.document_multitask import LayoutLMv3Multitask
     from ocrlab.loading import build_model
@@ -223,48 +222,16 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
             self.records.append((common.document_batch_key(batch), float(loss.detach())))
             return {"loss": loss}
 
-    class Stamp(TrainerCallback):
-        def __init__(self):
-            self.ends: list[float] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
-
-    class LoaderTrainer(Trainer):
-        """The Trainer reading the data module's train loader (same batches as Lightning)."""
-
-        def get_train_dataloader(self):
-            return self.accelerator.prepare(datamodule.train_dataloader())
-
     pl.seed_everything(cfg.seed, workers=True)
     module = build_model(cfg.model)
     rng = torch.get_rng_state()  # as in train(cfg): dropout draws from here on
     model = LossModel(module)
     initial = common.weights_checksum(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = module.optimizer_factory(params=params)
-    scheduler = None
-    if module.scheduler_factory is not None:
-        scheduler = module.scheduler_factory(optimizer, total_steps=n_steps,
-                                             steps_per_epoch=max(1, len(datamodule.train_dataloader())))
-    out = common.new_run_dir(f"{NAME}_hf")
-    args = TrainingArguments(
-        output_dir=str(out), report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="steps",
-        logging_steps=1_000_000, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
-        dataloader_pin_memory=False, remove_unused_columns=False, per_device_train_batch_size=int(cfg.data.batch_size),
-        max_steps=n_steps, max_grad_norm=float(cfg.trainer.get("gradient_clip_val") or 0.0),
-        gradient_accumulation_steps=1, seed=int(cfg.seed))
-    stamp = Stamp()
-    trainer = LoaderTrainer(model=model, args=args, train_dataset=datamodule.datasets["train"],
-                            data_collator=datamodule.collate, optimizers=(optimizer, scheduler), callbacks=[stamp])
-    torch.set_rng_state(rng)  # Trainer.__init__ reseeded
-    start = time.perf_counter()
-    trainer.train()
-    total = time.perf_counter() - start
-    if len(model.records) != len(stamp.ends):
-        raise RuntimeError(f"{len(model.records)} forward calls for {len(stamp.ends)} steps")
+    ends, total, out = common.hf_trainer_steps(model, module, cfg, datamodule, n_steps, NAME, rng)
+    if len(model.records) != len(ends):
+        raise RuntimeError(f"{len(model.records)} forward calls for {len(ends)} steps")
     batches = [key for key, _ in model.records]
-    return {"ends": stamp.ends, "sizes": [b[0] for b in batches], "batches": batches,
+    return {"ends": ends, "sizes": [b[0] for b in batches], "batches": batches,
             "losses": [loss for _, loss in model.records], "initial_weights": initial, "call_s": total,
             "run_dir": str(out)}
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -212,22 +211,8 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
     """A ``transformers.Trainer`` run of ``n_steps`` on the data module's train loader."""
     import pytorch_lightning as pl
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from ocrlab.loading import build_model
-
-    class Stamp(TrainerCallback):
-        def __init__(self):
-            self.ends: list[float] = []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
-
-    class LoaderTrainer(Trainer):
-        """The Trainer reading the data module's train loader (same batches as Lightning)."""
-
-        def get_train_dataloader(self):
-            return self.accelerator.prepare(datamodule.train_dataloader())
 
     pl.seed_everything(cfg.seed, workers=True)
     module = build_model(cfg.model)
@@ -238,32 +223,13 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
     losses: list[float] = []
     hooks = [model.register_forward_pre_hook(lambda m, a, kw: keys.append(vl_common.batch_key(kw)), with_kwargs=True),
              model.register_forward_hook(lambda m, a, out: losses.append(float(out.loss.detach())))]
-    optimizer = module.optimizer_factory(params=[p for p in model.parameters() if p.requires_grad])
-    scheduler = None
-    if module.scheduler_factory is not None:
-        scheduler = module.scheduler_factory(optimizer, total_steps=n_steps,
-                                             steps_per_epoch=max(1, len(datamodule.train_dataloader())))
-    out = common.new_run_dir(f"{NAME}_hf")
-    args = TrainingArguments(
-        output_dir=str(out), report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="steps",
-        logging_steps=1_000_000, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
-        dataloader_pin_memory=False, remove_unused_columns=False, per_device_train_batch_size=int(cfg.data.batch_size),
-        max_steps=n_steps, max_grad_norm=float(cfg.trainer.get("gradient_clip_val") or 0.0),
-        gradient_accumulation_steps=1, seed=int(cfg.seed))
-    stamp = Stamp()
-    trainer = LoaderTrainer(model=model, args=args, train_dataset=datamodule.datasets["train"],
-                            data_collator=datamodule.collate, optimizers=(optimizer, scheduler), callbacks=[stamp])
-    torch.set_rng_state(rng)  # Trainer.__init__ reseeded
-    start = time.perf_counter()
-    trainer.train()
-    total = time.perf_counter() - start
+    ends, total, out = common.hf_trainer_steps(model, module, cfg, datamodule, n_steps, NAME, rng)
     for hook in hooks:
         hook.remove()
-    if not (len(keys) == len(losses) == len(stamp.ends)):
-        raise RuntimeError(f"{len(keys)} forward calls, {len(losses)} losses for {len(stamp.ends)} steps")
-    return {"ends": stamp.ends, "sizes": [k[0] for k in keys], "batches": keys, "losses": losses,
+    if not (len(keys) == len(losses) == len(ends)):
+        raise RuntimeError(f"{len(keys)} forward calls, {len(losses)} losses for {len(ends)} steps")
+    return {"ends": ends, "sizes": [k[0] for k in keys], "batches": keys, "losses": losses,
             "initial_weights": initial, "call_s": total, "run_dir": str(out), "torch_threads": torch.get_num_threads()}
-
 
 if __name__ == "__main__":
     main()
