@@ -151,6 +151,18 @@ def make_pairs_dataset(root: Path, documents: int) -> Path:
     return root / "pairs"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests: the test machines share 2 cores, and 2 OpenMP
+    threads under load are several times slower (``pytestmark = usefixtures("one_torch_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_pairs(tmp_path_factory) -> Path:
     """Instruction pairs (5 per document) of a few generated invoices: 8 / 1 / 1 documents."""

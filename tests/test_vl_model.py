@@ -19,13 +19,7 @@ PROMPTS = ["OCR:", "Table Recognition:"]
 MIN_PIXELS, MAX_PIXELS = 56 * 56, 112 * 112
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machines share 2 cores: 2 OpenMP threads under load are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

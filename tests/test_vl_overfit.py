@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
-import torch
 from conftest import compose_config, tiny_pair_overrides
 from hydra.utils import instantiate
 
@@ -26,13 +25,7 @@ VAL_EVERY = 25  # epochs = steps: the 16 pairs are one batch
 LOSS_BAR = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machines share 2 cores: 2 OpenMP threads under load are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _all_in_every_split(root: Path) -> Path:

@@ -17,14 +17,7 @@ from omegaconf import OmegaConf
 from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.loading import build_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machines share 2 cores: 2 OpenMP threads under load are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _module_and_data(pairs: Path, tmp_path: Path, extra: list[str] = ()):
