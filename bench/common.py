@@ -495,3 +495,61 @@ def hf_trainer_steps(model, module, cfg, datamodule, n_steps: int, name: str, rn
     start = time.perf_counter()
     trainer.train()
     return stamp.ends, time.perf_counter() - start, out
+
+
+# -- the overhead benchmarks' measurement (layoutlmv3_overhead.py, vl_overhead.py) ---------------
+def attached_datamodule(cfg, build_model, n_steps: int, name: str, more_data: str):
+    """The HF side's data: ``cfg.data`` attached to a model of ``cfg.model`` (seeded as a run),
+    set up for fit. Exits, naming ``more_data`` (the option to raise), when one epoch holds fewer
+    than ``n_steps`` batches: no epoch boundary may fall in the timed window. Returns (data module,
+    the model, train batches)."""
+    from hydra.utils import instantiate
+
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = build_model(cfg.model)
+    datamodule.attach_model(model)
+    datamodule.setup("fit")
+    available = len(datamodule.train_dataloader())
+    if n_steps > available:
+        sys.exit(f"{name}: --warmup + --steps = {n_steps} batches but one epoch has {available} "
+                 f"(batch {cfg.data.batch_size}); raise {more_data} so no epoch boundary falls in the window")
+    return datamodule, model, available
+
+
+def alternate_sides(name: str, hf_run, ocrlab_run, n_steps: int, warmup: int, repeats: int, rate: str,
+                    unit: str) -> list[dict[str, Any]]:
+    """One untimed ``hf_run(warmup + 1)`` (the process's one-off costs land there), then ``repeats``
+    pairs: HF first in even repeats, ocrlab first in odd ones. ``hf_run(steps)`` and ``ocrlab_run()``
+    return step end times (``ends``), batch ``sizes``, ``batches`` keys and ``losses``; each run
+    becomes its ``window_stats`` (plus ``steps_per_s``), its other fields and its batches' signature."""
+    import gc
+
+    hf_run(warmup + 1)
+    runs: list[dict[str, Any]] = []
+    for rep in range(repeats):
+        for side in (("hf", "ocrlab") if rep % 2 == 0 else ("ocrlab", "hf")):
+            gc.collect()
+            run = hf_run(n_steps) if side == "hf" else ocrlab_run()
+            stats = window_stats(run["ends"], run["sizes"], warmup)
+            stats["steps_per_s"] = 1000.0 / stats["ms_per_step"]
+            runs.append({"repeat": rep, "side": side, **stats,
+                         **{k: v for k, v in run.items() if k not in ("ends", "sizes")},
+                         "batches_signature": batches_signature(run["batches"])})
+            print(f"[{name}] repeat {rep + 1}/{repeats} {side}: {stats[rate]:.3f} {unit} "
+                  f"({stats['ms_per_step']:.0f} ms/step)", flush=True)
+    return runs
+
+
+def compare_sides(runs: Sequence[dict[str, Any]], rate: str) -> dict[str, Any]:
+    """The two sides' ``rate`` per run (``hf``, ``ocrlab``), per-pair ratios, the ratio of medians, and
+    the checks that both trained alike: same batches, initial weights and per-step losses."""
+    hf = [r[rate] for r in runs if r["side"] == "hf"]
+    ocr = [r[rate] for r in runs if r["side"] == "ocrlab"]
+    reference = runs[0]["losses"]
+    loss_gap = max(max(abs(a - b) for a, b in zip(r["losses"], reference, strict=True)) for r in runs)
+    return {"hf": hf, "ocrlab": ocr, "pair_ratios": [o / h for h, o in zip(hf, ocr, strict=True)],
+            "ratio": median(ocr) / median(hf),
+            "same_batches": len({r["batches_signature"] for r in runs}) == 1,
+            "same_init": len({round(r["initial_weights"], 6) for r in runs}) == 1,
+            "loss_gap": loss_gap, "same_losses": loss_gap <= 1e-4 * max(1.0, max(abs(x) for x in reference))}

@@ -30,7 +30,6 @@ data fetch. One untimed HF run warms the process up; then the two alternate ``--
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import sys
@@ -72,9 +71,7 @@ def main() -> None:
     common.warn_if_busy()
     common.set_torch_threads(args.threads)
 
-    import pytorch_lightning as pl
     import torch
-    from hydra.utils import instantiate
 
     from ocrlab.loading import build_model
 
@@ -90,40 +87,16 @@ def main() -> None:
                  f"trainer.max_steps={n_steps}", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
                  *([f"torch_threads={args.threads}"] if args.threads else []), *args.override]
     cfg = common.compose_config(overrides, common.new_run_dir(NAME))
-    # the HF side's data: the same data module config, attached to a model of the same config
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    first = build_model(cfg.model)
-    datamodule.attach_model(first)
-    datamodule.setup("fit")
+    datamodule, first, available = common.attached_datamodule(cfg, build_model, n_steps, NAME, "--num-samples")
     parameters = sum(p.numel() for p in first.parameters())
     del first
-    available = len(datamodule.train_dataloader())
-    if n_steps > available:
-        sys.exit(f"{NAME}: --warmup + --steps = {n_steps} batches but one epoch has {available} "
-                 f"(batch {args.batch_size}); raise --num-samples so no epoch boundary falls in the window")
 
-    hf_run(cfg, datamodule, args.warmup + 1)  # untimed: the process's one-off costs land here
-    runs: list[dict] = []
-    for rep in range(args.repeats):
-        for side in (("hf", "ocrlab") if rep % 2 == 0 else ("ocrlab", "hf")):
-            gc.collect()
-            run = hf_run(cfg, datamodule, n_steps) if side == "hf" else ocrlab_run(overrides)
-            stats = common.window_stats(run["ends"], run["sizes"], args.warmup)
-            runs.append({"repeat": rep, "side": side, **stats,
-                         **{k: v for k, v in run.items() if k not in ("ends", "sizes")},
-                         "batches_signature": common.batches_signature(run["batches"])})
-            print(f"[{NAME}] repeat {rep + 1}/{args.repeats} {side}: {stats['samples_per_s']:.2f} docs/s "
-                  f"({stats['ms_per_step']:.0f} ms/step)", flush=True)
-
-    hf = [r["samples_per_s"] for r in runs if r["side"] == "hf"]
-    ocr = [r["samples_per_s"] for r in runs if r["side"] == "ocrlab"]
-    pair_ratios = [o / h for h, o in zip(hf, ocr, strict=True)]
-    ratio = common.median(ocr) / common.median(hf)
-    same_batches = len({r["batches_signature"] for r in runs}) == 1
-    same_init = len({round(r["initial_weights"], 6) for r in runs}) == 1
-    loss_gap = max(max(abs(a - b) for a, b in zip(r["losses"], runs[0]["losses"], strict=True)) for r in runs)
-    same_losses = loss_gap <= 1e-4 * max(1.0, max(abs(x) for x in runs[0]["losses"]))
+    runs = common.alternate_sides(NAME, lambda steps: hf_run(cfg, datamodule, steps), lambda: ocrlab_run(overrides),
+                                  n_steps, args.warmup, args.repeats, "samples_per_s", "docs/s")
+    sides = common.compare_sides(runs, "samples_per_s")
+    hf, ocr, pair_ratios, ratio = sides["hf"], sides["ocrlab"], sides["pair_ratios"], sides["ratio"]
+    same_batches, same_init, same_losses, loss_gap = (sides["same_batches"], sides["same_init"],
+                                                      sides["same_losses"], sides["loss_gap"])
     windows = [b[1] for b in runs[0]["batches"][args.warmup:]]
     results = {
         "hf_docs_per_s_median": common.median(hf),

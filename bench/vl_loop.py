@@ -12,11 +12,14 @@ a loop, so rounds compare on one set). Target: every round better than the last 
 kinds by more than the noise.
 
     python bench/vl_loop.py --pretrained <paddleocr_vl_base_cpu run>/exports/best/model
+    python bench/vl_loop.py --pretrained <...> --parallel --threads 1   # both seeds at once (2 cores)
     python bench/vl_loop.py --quick        # tiny model, a few documents: checks the script only
 """
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +51,10 @@ def main() -> None:
     parser.add_argument("--experiment", default="paddleocr_vl_lora_cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch_threads of the training runs")
     parser.add_argument("--dir", type=Path, default=common.CACHE_DIR / "loops", help="where the loops live")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the two seeds' loops at the same time, each in its own process (with --threads 1 "
+                             "on 2 cores); then summarize")
+    parser.add_argument("--only-seed", type=int, default=None, help=argparse.SUPPRESS)  # a --parallel child
     parser.add_argument("overrides", nargs="*", help="more Hydra overrides for every round (key=value)")
     args = parser.parse_args()
     common.apply_quick(args, parser, {"rounds": 2})
@@ -63,14 +70,16 @@ def main() -> None:
     base += QUICK_OVERRIDES if args.quick else [f"model.pretrained={args.pretrained.resolve()}"]
     base += list(args.overrides)
     runs: dict[int, list[dict]] = {}
-    seconds: dict[int, float] = {}
-    for seed in args.seeds:
+    seconds: dict[int, float] = run_in_parallel(args) if args.parallel else {}
+    for seed in [args.only_seed] if args.only_seed is not None else args.seeds:
         loop_dir = args.dir / f"{args.experiment}{'-quick' if args.quick else ''}-seed{seed}"
         overrides = [*base, f"seed={seed}", f"loop.dir={loop_dir}", f"paths.log_dir={common.CACHE_DIR / 'runs'}"]
         start = time.perf_counter()
         runs[seed] = Loop(common.compose_config(overrides, common.new_run_dir(NAME), config_name="loop")).run()
-        seconds[seed] = time.perf_counter() - start
+        seconds.setdefault(seed, time.perf_counter() - start)  # --parallel: the child process's time
         print(f"[{NAME}] seed {seed}: {len(runs[seed])} rounds in {seconds[seed] / 60:.1f} min ({loop_dir})", flush=True)
+    if args.only_seed is not None:
+        return
 
     results = summarize(runs, args.seeds)
     rows = []
@@ -98,6 +107,26 @@ def main() -> None:
         "gain": "mean over the seeds of metric(round r) - metric(round r-1)",
     }
     common.write_results(NAME, args, {**results, "rounds": runs, "seconds": seconds}, method)
+
+
+def run_in_parallel(args) -> dict[int, float]:
+    """Each seed's loop in a child process (this script with ``--only-seed``), all at once; the wall
+    time of each. The summary then reads the finished loops (a finished loop resumes as done)."""
+    argv = [a for a in sys.argv[1:] if a != "--parallel"]
+    started = time.perf_counter()
+    children = {seed: subprocess.Popen([sys.executable, __file__, *argv, "--only-seed", str(seed)])
+                for seed in args.seeds}
+    seconds: dict[int, float] = {}
+    while len(seconds) < len(children):
+        for seed, child in children.items():
+            if seed not in seconds and child.poll() is not None:
+                seconds[seed] = time.perf_counter() - started
+                if child.returncode:
+                    for other in children.values():
+                        other.kill()
+                    sys.exit(f"{NAME}: the seed {seed} loop failed (exit {child.returncode}); its log is above")
+        time.sleep(2)
+    return seconds
 
 
 def summarize(runs: dict[int, list[dict]], seeds) -> dict:

@@ -34,7 +34,6 @@ even repeats and ocrlab first in odd ones; medians compared.
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 
@@ -71,9 +70,7 @@ def main() -> None:
     common.warn_if_busy()
     common.set_torch_threads(args.threads)
 
-    import pytorch_lightning as pl
     import torch
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from ocrlab.loading import build_model
@@ -85,44 +82,18 @@ def main() -> None:
                  *vl_common.cpu_training_overrides(n_steps, args.threads), f"model/net={args.preset}",
                  "trainer.enable_progress_bar=false", "~callbacks.progress_bar", *args.override]
     cfg = common.compose_config(overrides, common.new_run_dir(NAME))
-    # the HF side's data: the same data module config, attached to a model of the same config
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    first = build_model(cfg.model)
-    datamodule.attach_model(first)
-    datamodule.setup("fit")
+    datamodule, first, available = common.attached_datamodule(cfg, build_model, n_steps, NAME, "--documents")
     parameters = count_parameters(first.net)
     trainable = count_parameters(first.net, trainable_only=True)
     del first
-    available = len(datamodule.train_dataloader())
-    if n_steps > available:
-        sys.exit(f"{NAME}: --warmup + --steps = {n_steps} batches but one epoch has {available} "
-                 f"(batch {cfg.data.batch_size}); raise --documents so no epoch boundary falls in the window")
 
-    hf_run(cfg, datamodule, args.warmup + 1)  # untimed: the process's one-off costs land here
-    runs: list[dict] = []
-    for rep in range(args.repeats):
-        for side in (("hf", "ocrlab") if rep % 2 == 0 else ("ocrlab", "hf")):
-            gc.collect()
-            run = hf_run(cfg, datamodule, n_steps) if side == "hf" else ocrlab_run(overrides)
-            stats = common.window_stats(run["ends"], run["sizes"], args.warmup)
-            stats["steps_per_s"] = 1000.0 / stats["ms_per_step"]
-            runs.append({"repeat": rep, "side": side, **stats,
-                         **{k: v for k, v in run.items() if k not in ("ends", "sizes")},
-                         "batches_signature": common.batches_signature(run["batches"])})
-            print(f"[{NAME}] repeat {rep + 1}/{args.repeats} {side}: {stats['steps_per_s']:.3f} steps/s "
-                  f"({stats['ms_per_step']:.0f} ms/step)", flush=True)
-
-    hf = [r["steps_per_s"] for r in runs if r["side"] == "hf"]
-    ocr = [r["steps_per_s"] for r in runs if r["side"] == "ocrlab"]
-    pair_ratios = [o / h for h, o in zip(hf, ocr, strict=True)]
-    ratio = common.median(ocr) / common.median(hf)
-    same_batches = len({r["batches_signature"] for r in runs}) == 1
-    same_init = len({round(r["initial_weights"], 6) for r in runs}) == 1
+    runs = common.alternate_sides(NAME, lambda steps: hf_run(cfg, datamodule, steps), lambda: ocrlab_run(overrides),
+                                  n_steps, args.warmup, args.repeats, "steps_per_s", "steps/s")
+    sides = common.compare_sides(runs, "steps_per_s")
+    hf, ocr, pair_ratios, ratio = sides["hf"], sides["ocrlab"], sides["pair_ratios"], sides["ratio"]
+    same_batches, same_init, same_losses, loss_gap = (sides["same_batches"], sides["same_init"],
+                                                      sides["same_losses"], sides["loss_gap"])
     same_threads = len({r["torch_threads"] for r in runs}) == 1
-    reference = runs[0]["losses"]
-    loss_gap = max(max(abs(a - b) for a, b in zip(r["losses"], reference, strict=True)) for r in runs)
-    same_losses = loss_gap <= 1e-4 * max(1.0, max(abs(x) for x in reference))
     first_losses = {side: [r["losses"][0] for r in runs if r["side"] == side] for side in ("hf", "ocrlab")}
     timed = runs[0]["batches"][args.warmup:]
     results = {

@@ -25,6 +25,14 @@ def test_help_lists_config_groups():
     assert out.returncode == 0, out.stderr
     for group in ("experiment:", "trainer:", "logger:", "debug:", "hparams_search:", "model/backbone:"):
         assert group in out.stdout
+    # the faster group listing (one repository copy, ocrlab.cli._memoize_group_listing) prints
+    # exactly Hydra's own help, with and without overrides
+    hydra_own = "import sys; from ocrlab.cli import train_main; sys.argv[1:] = sys.argv[2:]; train_main.hydra_app()"
+    for args in (["--help"], ["--help", "experiment=layoutlmv3_multitask_cpu", "trainer.max_steps=3"]):
+        fast = out if args == ["--help"] else run_cli(["train.py", *args], timeout=60)
+        plain = run_cli(["-c", hydra_own, "train.py", *args], timeout=60)
+        assert plain.returncode == 0, plain.stderr
+        assert fast.stdout == plain.stdout
 
 
 def test_unknown_override_key_fails_with_hydra_error():

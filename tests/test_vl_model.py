@@ -201,6 +201,8 @@ def test_lora_default_targets_only_the_language_model(processor):
     names = everything.targeted_module_names
     assert any(".visual." in n for n in names) and any(".projector." in n for n in names)
     assert len(names) == 2 * 7 + 2 * 6 + 2
+    head = vl.apply_lora(make_model(processor), target_modules=vl.lora_target_regex(["lm_head"]))
+    assert head.targeted_module_names == ["lm_head"]
     with pytest.raises(ConfigError, match="none is a Linear of part 'vision'"):
         vl.lora_target_regex(["vision"], modules=["gate_proj"])
 
@@ -223,10 +225,14 @@ def test_lora_bad_target_lists_the_linear_layers(processor):
         vl.apply_lora(make_model(processor), target_modules=r"model\.nothing\..*")
 
 
-def test_adapter_save_load_merge_give_the_same_logits(processor, tmp_path):
+# lm_head shares its weight with the input embeddings (tied): merging must untie it first
+@pytest.mark.parametrize("parts", [["language_model"], ["language_model", "lm_head"]])
+def test_adapter_save_load_merge_give_the_same_logits(processor, tmp_path, parts):
     base = make_model(processor)
+    assert base.lm_head.weight is base.get_input_embeddings().weight
     base.save_pretrained(str(tmp_path / "base"))
-    peft_model = vl.apply_lora(base, r=4, alpha=8, dropout=0.0)
+    peft_model = vl.apply_lora(base, r=4, alpha=8, dropout=0.0, target_modules=vl.lora_target_regex(parts))
+    assert ("lm_head" in peft_model.targeted_module_names) == ("lm_head" in parts)
     torch.manual_seed(1)
     with torch.no_grad():  # lora_B starts at zero: make the adapter change something
         for name, p in peft_model.named_parameters():

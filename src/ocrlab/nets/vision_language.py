@@ -403,17 +403,20 @@ PART_PREFIXES = {
     "language_model": r"model\.language_model\.layers\.\d+\.(?:self_attn|mlp)",
     "vision": r"model\.visual\.vision_model\.encoder\.layers\.\d+\.(?:self_attn|mlp)",
     "projector": r"model\.projector",
+    # the output head (tied to the input embeddings in the small presets; merge_lora unties it)
+    "lm_head": "",
 }
 PART_LINEARS = {
     "language_model": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
     "vision": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
     "projector": ("linear_1", "linear_2"),
+    "lm_head": ("lm_head",),
 }
 
 
 def lora_target_regex(parts: Sequence[str] = ("language_model",), modules: Sequence[str] | None = None) -> str:
     """A ``target_modules`` regex (peft full-matches it on module names) adapting the Linear layers
-    of ``parts`` (``language_model``, ``vision``, ``projector``). ``modules=None``: every Linear of each
+    of ``parts`` (``language_model``, ``vision``, ``projector``, ``lm_head``). ``modules=None``: every Linear of each
     part (``PART_LINEARS``); a list: those leaf names in each part (each part must have one)."""
     if isinstance(parts, str):
         parts = [parts]
@@ -427,7 +430,8 @@ def lora_target_regex(parts: Sequence[str] = ("language_model",), modules: Seque
         if not names:
             raise ConfigError(f"lora.modules={list(modules)}: none is a Linear of part {part!r} "
                               f"(its Linear layers: {', '.join(PART_LINEARS[part])})")
-        alternatives.append(PART_PREFIXES[part] + r"\.(?:" + "|".join(re.escape(n) for n in names) + ")")
+        prefix = PART_PREFIXES[part] + r"\." if PART_PREFIXES[part] else ""
+        alternatives.append(prefix + "(?:" + "|".join(re.escape(n) for n in names) + ")")
     return r"(?:.*\.)?(?:" + "|".join(alternatives) + ")"
 
 
@@ -477,7 +481,29 @@ def apply_lora(model: nn.Module, r: int = 8, alpha: float = 32, dropout: float =
 
 def merge_lora(peft_model: PeftModel) -> PaddleOCRVLForConditionalGeneration:
     """The base model with the adapters merged into its weights (a plain ``PreTrainedModel``)."""
+    _untie_adapted_lm_head(peft_model.get_base_model())
     return peft_model.merge_and_unload()
+
+
+def _untie_adapted_lm_head(model: nn.Module) -> None:
+    """Give an adapted ``lm_head`` its own weight before merging. With tied word embeddings (the small
+    presets, and ERNIE-based checkpoints) ``lm_head`` shares its weight with the input embeddings:
+    merging its adapter in place would change the embeddings too, so the merged model would not give
+    the adapted model's outputs. The merged model keeps separate embeddings (config untied, so a
+    reload keeps them apart)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from torch import nn
+
+    head = getattr(model, "lm_head", None)
+    if not isinstance(head, BaseTunerLayer):
+        return
+    linear = head.get_base_layer()
+    embeddings = model.get_input_embeddings()
+    if embeddings is None or linear.weight is not getattr(embeddings, "weight", None):
+        return
+    linear.weight = nn.Parameter(linear.weight.detach().clone(), requires_grad=False)
+    for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
+        config.tie_word_embeddings = False
 
 
 def save_adapter(peft_model: PeftModel, directory: str | Path) -> Path:
