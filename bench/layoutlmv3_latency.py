@@ -37,6 +37,7 @@ import common
 NAME = "layoutlmv3_latency"
 EXPERIMENT = "layoutlmv3_multitask"
 TARGET_ORT_RATIO = 0.6
+GEMM_CALLS = 20
 RUNTIMES = ("eager", "ort_fp32", "ort_int8")
 LABELS = {"eager": "PyTorch eager fp32", "ort_fp32": "ONNX Runtime fp32", "ort_int8": "ONNX Runtime INT8 (dynamic)"}
 
@@ -123,7 +124,10 @@ def main() -> None:
         finally:
             gc.enable()
 
+    bound = compute_bound(model, inputs[1], facts, threads, args.ort_spinning, np)
     stats = {f"{r}/batch{b}": summarize(ms[(r, b)], np) for r in RUNTIMES for b in sizes if ms[(r, b)]}
+    bound["floor_over_eager_p50"] = bound["floor_ms_per_page"] / stats["eager/batch1"]["p50"]
+    bound["eager_gflops_at_p50"] = bound["flops_per_page"] / stats["eager/batch1"]["p50"] / 1e6
     ratios = {}
     for b in sizes:
         eager = stats.get(f"eager/batch{b}")
@@ -138,6 +142,7 @@ def main() -> None:
         "target_ort_fp32_over_eager_p50": TARGET_ORT_RATIO,
         "agreement_on_the_first_call": agreement,
         "model": facts,
+        "compute_bound": bound,
         "export": {"seconds": round(export_s, 2), **onnx_report},
         "threads": {"torch": torch.get_num_threads(), "ort_intra_op": threads, "ort_inter_op": 1,
                     "ort_allow_spinning": args.ort_spinning},
@@ -162,6 +167,12 @@ def main() -> None:
                  "are spread evenly over the batch-1 rounds",
         "statistics": "mean/min/max and p50/p95/p99 (numpy linear percentiles) of ms per page; "
                       "ratio = p50 of the runtime / p50 of eager at the same batch size",
+        "compute_bound": "flops_per_page: torch.utils.flop_counter.FlopCounterMode over one eager batch-1 call "
+                         "(matmuls, convolutions, attention; elementwise ops not counted); the fp32 GEMM rate of "
+                         "each runtime on the model's largest GEMM (sequence x hidden @ hidden x intermediate): "
+                         "torch.mm and an ONNX Runtime session of a one-node MatMul graph (same session options), "
+                         f"best of {GEMM_CALLS} calls each, right after the rounds; floor = flops / the faster "
+                         "rate: no fp32 runtime running at that GEMM rate does a page faster",
     }
     rows = []
     for b in sizes:
@@ -176,6 +187,12 @@ def main() -> None:
                            f"({'met' if v['meets_target'] else 'NOT met'})" for k, v in ratios.items()),
                "INT8 p50 / eager p50: " + ", ".join(f"batch {k[5:]} {v['ort_int8_p50_over_eager_p50']:.3f}"
                                                     for k, v in ratios.items()),
+               f"compute bound: {bound['flops_per_page'] / 1e9:.2f} GFLOP a page; best fp32 GEMM torch "
+               f"{bound['gemm_gflops']['torch']:.0f} / ORT {bound['gemm_gflops']['ort']:.0f} GFLOP/s (eager reaches "
+               f"{bound['eager_gflops_at_p50']:.0f}); floor {bound['floor_ms_per_page']:.0f} ms a page = "
+               f"{bound['floor_over_eager_p50']:.2f} x eager p50 at batch 1"
+               + (" (above the target: unreachable at these GEMM rates)"
+                  if bound["floor_over_eager_p50"] > TARGET_ORT_RATIO else ""),
                f"{facts['parameters']:,} parameters; threads: torch {torch.get_num_threads()}, ORT intra-op {threads}; "
                "max |logit - eager| on the first call: "
                + ", ".join(f"batch {b}: fp32 {a['ort_fp32']['max_abs_diff']:.1e}, INT8 {a['ort_int8']['max_abs_diff']:.2f} "
@@ -228,7 +245,43 @@ def build_model(args):
     return model, facts
 
 
-def ort_session(path: Path, threads: int, spinning: int):
+def compute_bound(model, inputs: dict, facts: dict, threads: int, spinning: int, np) -> dict:
+    """FLOPs of one page and the best fp32 GEMM rate of torch and of ONNX Runtime on this machine
+    (see ``method["compute_bound"]``): the time below which no fp32 runtime at those rates can go."""
+    import onnx
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(**inputs)
+    flops = counter.get_total_flops() / next(iter(inputs.values())).shape[0]
+    m, k, n = facts["sequence"], facts["hidden_size"], facts["intermediate_size"]
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+                              [numpy_helper.from_array(b, "b")])
+    gemm = onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    session = ort_session(gemm.SerializeToString(), threads, spinning)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    calls = {"torch": lambda: torch.mm(ta, tb), "ort": lambda: session.run(None, {"a": a})}
+    best = {}
+    for name, call in calls.items():
+        call()
+        times = []
+        for _ in range(GEMM_CALLS):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        best[name] = 2.0 * m * k * n / min(times) / 1e9
+    return {"flops_per_page": flops, "gemm_shape": [m, k, n], "gemm_gflops": best,
+            "floor_ms_per_page": flops / max(best.values()) / 1e6}
+
+
+def ort_session(path: Path | bytes, threads: int, spinning: int):
+    """An InferenceSession of a model file (or serialized model bytes) with the benchmark's options."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -238,7 +291,8 @@ def ort_session(path: Path, threads: int, spinning: int):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", str(spinning))
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def spread(counts: dict[int, int]) -> list[list[int]]:

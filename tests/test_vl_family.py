@@ -3,6 +3,7 @@ rows that mining reads, the callbacks of a training run, bad inputs."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -105,7 +106,13 @@ def test_training_writes_adapters_and_a_mining_plan_after_validation(tiny_pairs,
     assert list((tmp_path / "run" / "mining").glob("hard_samples_step*.json"))
     for name in ("best", "last"):
         assert (tmp_path / "run" / "exports" / name / "adapter" / "adapter_config.json").is_file()
-    assert (tmp_path / "run" / "reports" / "base_model_scores.json").is_file()
+    base_scores = json.loads((tmp_path / "run" / "reports" / "base_model_scores.json").read_text())
+    # the base's scores reach the loggers at step 0 (where a dashboard shows "before fine-tuning")
+    with open(tmp_path / "run" / "csv" / "metrics.csv", newline="") as f:
+        logged = [r for r in csv.DictReader(f) if r.get("base/overall_score")]
+    assert [int(r["step"]) for r in logged] == [0]
+    assert float(logged[0]["base/overall_score"]) == pytest.approx(base_scores["base/overall_score"])
+    assert metrics["base/overall_score"] == pytest.approx(base_scores["base/overall_score"])
 
 
 def test_repeat_stop_ends_loops_and_leaves_other_answers_alone():

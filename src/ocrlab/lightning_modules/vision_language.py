@@ -384,7 +384,12 @@ class PaddleOCRVL(OcrModule):
         self.train(was_training)
         metrics = self.epoch_metrics("base/")
         self._reset_scores()
-        self.log_dict(metrics, sync_dist=False)
+        # at step 0 on the dashboards (self.log here would flush them at the first epoch's end, which
+        # is the last step of a max_steps run); in callback_metrics for train()'s returned metrics
+        self.trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in metrics.items()})
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=0)
         if self.trainer.is_global_zero:
             atomic_write_json(Path(self.trainer.default_root_dir) / "reports" / "base_model_scores.json", metrics)
         log.info("before fine-tuning: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
