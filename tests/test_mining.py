@@ -167,6 +167,25 @@ def test_invalid_json_and_hard_kinds_weigh_in_the_plan(truths):
                                                  "mean_errors": docs[0]["n_errors"] / 2}
 
 
+def test_when_every_document_is_hard_the_kinds_are_ranked_by_their_errors(truths):
+    (a, ta), (b, tb), (c, tc) = truths.items()
+    scorer = ExtractionScorer(tables=False)
+    scorer.add(a, "truncated {", ta, meta={"hard_kinds": ["stamp"]})  # every field wrong
+    wrong = task_answer(tb, "full")
+    wrong["number"], wrong["total"] = "X-0", -1.0
+    wrong["vendor"] = {**wrong["vendor"], "name": "Nobody Ltd"}
+    scorer.add(b, json.dumps(wrong), tb, meta={"hard_kinds": ["skew"]})  # 3 fields wrong
+    scorer.add(c, "{}", tc)
+    docs = scorer.documents()
+    errors = {d["id"]: d["n_errors"] for d in docs}
+    assert errors[b] == 3 < errors[a]
+    mean = sum(errors.values()) / 3
+    plan = synthesis_plan(docs, {a, b, c})  # hard share 1.0: hard rates are all equal
+    assert plan["hard_kinds"] == {"stamp": round(errors[a] / mean - 1, 3)}  # skew: fewer errors than the mean
+    assert parse_plan(plan).to_dict() == plan
+    assert "hard_kinds" in synthesis_plan(docs, {a, c})  # 2 of 3 hard: the hard-rate rule, as above
+
+
 def test_unknown_ids_are_listed_with_the_dataset(dataset, predictions):
     rows = predictions + [{"id": f"nope_{i:02d}", "prediction": "{}"} for i in range(11)]
     rows.append({"id": f"../{dataset.name}/ground_truth/{predictions[0]['id']}", "prediction": "{}"})

@@ -16,7 +16,9 @@ rows, ``id`` = the ground-truth file's stem) and the dataset they were made on (
     group, then the sub-field when there is one) weighted by their share of the hard documents'
     errors, scaled so the weights sum to :data:`FIELD_WEIGHT_TOTAL`;
   - ``hard_kinds``: ``hard_rate(kind) / hard_rate(all) - 1`` where positive (how much more often
-    documents of that kind are hard);
+    documents of that kind are hard); when at least :data:`SATURATED_HARD_SHARE` of the documents
+    are hard (an early, weak model: the hard rates no longer tell kinds apart),
+    ``mean_errors(kind) / mean_errors(all) - 1`` instead (how many more errors they have);
   - ``hard_ratio``: the share of hard documents that carry a hard kind, clamped to [0.1, 0.9];
   - ``locales`` / ``document_types``: ``1 + 2 x hard_rate`` for every allowed name (1 where
     unseen), so none drops out of the draw.
@@ -57,6 +59,7 @@ if not (set(FIELD_BLOCKS) <= set(CONTENT_FIELDS) and set(FIELD_BLOCKS.values()) 
 
 FIELD_WEIGHT_TOTAL = 4.0
 DEFAULT_MIN_ERRORS = 3
+SATURATED_HARD_SHARE = 0.9
 
 
 class UnknownDocumentsError(ValueError):
@@ -181,7 +184,11 @@ def synthesis_plan(docs: Sequence[Mapping[str, Any]], hard: set[str]) -> dict[st
             plan["fields"] = {k: w for k, w in fields.items() if w > 0}
         base = len(hard_docs) / len(docs)
         kinds = _rate_table(docs, hard, lambda d: d["hard_kinds"])
-        lifts = {k: round(v["hard_rate"] / base - 1, 3) for k, v in kinds.items()}
+        if base < SATURATED_HARD_SHARE:
+            lifts = {k: round(v["hard_rate"] / base - 1, 3) for k, v in kinds.items()}
+        else:  # (nearly) every document is hard: rank the kinds by their documents' error counts
+            mean = sum(d["n_errors"] for d in docs) / len(docs)
+            lifts = {k: round(v["mean_errors"] / mean - 1, 3) if mean else 0.0 for k, v in kinds.items()}
         if any(w > 0 for w in lifts.values()):
             plan["hard_kinds"] = {k: w for k, w in lifts.items() if w > 0}
         plan["hard_ratio"] = round(min(0.9, max(0.1, sum(bool(d["hard_kinds"]) for d in hard_docs) / len(hard_docs))), 3)
