@@ -390,7 +390,6 @@ class PaddleOCRVL(OcrModule):
         if self.trainer.is_global_zero:
             for logger in self.loggers:
                 logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=0)
-        if self.trainer.is_global_zero:
             atomic_write_json(Path(self.trainer.default_root_dir) / "reports" / "base_model_scores.json", metrics)
         log.info("before fine-tuning: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
