@@ -114,6 +114,9 @@ def machine_facts() -> dict[str, Any]:
         "host": platform.node(),
         "platform": platform.platform(),
         "cpu_model": _cpu_model(),
+        # the vector units decide the GEMM kernels (ORT's MLAS is ~2.4x torch's on AVX-512 here, 1.3x on AVX2)
+        "cpu_simd": _cpu_simd(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_avg_at_start": _LOAD_AT_START,
@@ -140,6 +143,21 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
+
+
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16")
+
+
+def _cpu_simd() -> list[str] | None:
+    """The vector-instruction flags of /proc/cpuinfo that GEMM libraries dispatch on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in SIMD_FLAGS if f in flags]
+    except OSError:
+        pass
+    return None
 
 
 def _git_commit() -> str | None:

@@ -89,6 +89,27 @@ def test_loop_runs_two_rounds_resumes_at_its_stage_and_logs_both(tmp_path):
     assert sorted(int(r["step"]) for r in logged if r.get("loop/test/overall_score")) == [0, 1]
 
 
+def test_a_round_trains_on_every_device_and_its_checkpoint_records_the_experiment(tmp_path):
+    """trainer=ddp with 2 (gloo) processes: the round's training runs in a process of its own
+    whose workers train with it (a worker re-running the loop's command would run the loop)."""
+    from ocrlab.loading import read_metadata
+    from ocrlab.loop import Loop
+
+    loop_dir = tmp_path / "loop"
+    overrides = [o for o in loop_overrides(loop_dir, tmp_path / "logs") if not o.startswith("rounds=")]
+    overrides += ["rounds=1", "trainer=ddp", "trainer.devices=2"]
+    rows = Loop(compose_config("loop", overrides, tmp_path / "run")).run()
+    assert [row["round"] for row in rows] == [0] and 0.0 <= rows[0]["test/overall_score"] <= 1.0
+    state = json.loads((loop_dir / "loop_state.json").read_text())["rounds"]["0"]
+    run = Path(state["paths"]["run"])
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in (run / "train_process_1.log").read_text()  # the worker trained
+    report = json.loads((run / "training_report.json").read_text())
+    assert report["status"] == "success" and report["device"]["num_devices"] == 2
+    # evaluate.py composes a round's checkpoint's experiment: it was recorded without a Hydra job
+    assert read_metadata(state["paths"]["checkpoint"])["run"]["experiment"] == "paddleocr_vl_lora_cpu"
+    assert Path(state["paths"]["predictions"]).is_file()
+
+
 def test_loop_needs_generated_data(tmp_path, tiny_pairs):
     from ocrlab.errors import ConfigError
     from ocrlab.loop import Loop
@@ -97,8 +118,8 @@ def test_loop_needs_generated_data(tmp_path, tiny_pairs):
                  f"loop.dir={tmp_path / 'loop'}"]
     with pytest.raises(ConfigError, match="needs a `synth` section"):
         Loop(compose_config("loop", overrides, tmp_path / "run"))
-    with pytest.raises(ConfigError, match="one process"):
-        Loop(compose_config("loop", [*loop_overrides(tmp_path / "l2", tmp_path / "logs"), "trainer.devices=2"],
+    with pytest.raises(ConfigError, match="one node"):
+        Loop(compose_config("loop", [*loop_overrides(tmp_path / "l2", tmp_path / "logs"), "trainer.num_nodes=2"],
                             tmp_path / "run2"))
     (tmp_path / "l3").mkdir()
     (tmp_path / "l3" / "notes.txt").write_text("mine")

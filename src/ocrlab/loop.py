@@ -17,8 +17,10 @@ a different configuration is refused. ``rounds.json`` / ``rounds.csv`` hold one 
 round (held-out metrics overall and on the hard kinds the round's plan targeted), printed and sent
 to the configured loggers.
 
-The loop drives the data module's generator settings and the model's scored answers; it runs in
-one process (distributed rounds: ``train.py`` per round).
+The loop drives the data module's generator settings and the model's scored answers. Each round's
+training runs in a process of its own (:mod:`ocrlab.training_process`), so it may use every
+device of the machine (``trainer=ddp trainer.devices=4``, ``trainer=fsdp``); the other stages run
+in the loop's process, prediction on one device. The loop runs on one node.
 """
 
 from __future__ import annotations
@@ -72,9 +74,10 @@ class Loop:
         if not 0 < float(self.settings["val_share"]) < 1:
             raise ConfigError(f"loop.val_share={self.settings['val_share']}: expected a fraction in (0, 1)")
         trainer = cfg.trainer
-        if int(trainer.get("devices") or 1) > 1 or int(trainer.get("num_nodes") or 1) > 1:
-            raise ConfigError("ocrlab-loop runs its rounds in one process (trainer.devices=1, num_nodes=1); for "
-                              "distributed rounds run train.py per round on the loop's data dirs")
+        if int(trainer.get("num_nodes") or 1) > 1:
+            raise ConfigError(f"trainer.num_nodes={trainer.num_nodes}: ocrlab-loop runs on one node (its training "
+                              "stage may use every device of it: trainer.devices); for rounds across nodes run "
+                              "train.py per round on the loop's data dirs")
         self.state = self._load_state()
 
     # -- state ---------------------------------------------------------------------------------
@@ -218,7 +221,7 @@ class Loop:
         state["metrics"]["train_documents"] = len({x["id"] for x in rows if wanted(x, "train")})
 
     def _train(self, r: int, state: dict) -> None:
-        from ocrlab.training import train
+        from ocrlab.training_process import train_in_process
 
         run = self._round_dir(r) / "run"
         last = run / "checkpoints" / "last.ckpt"
@@ -229,9 +232,9 @@ class Loop:
         if "wandb" in (cfg.get("logger") or {}):  # one W&B group per loop, a run per round
             cfg.logger.wandb.group = f"loop-{self.dir.name}"
             cfg.logger.wandb.name = f"{self.dir.name}-round{r}"
-        metrics, objects = train(cfg)
-        callback = objects["trainer"].checkpoint_callback
-        best = getattr(callback, "best_model_path", "") or (str(last) if last.exists() else "")
+        result = train_in_process(cfg, self._round_dir(r) / "train_process")
+        metrics = result["metrics"]
+        best = result["best_model_path"] or (str(last) if last.exists() else "")
         if not best:
             raise ConfigError(f"loop round {r}: training wrote no checkpoint to predict with (checkpoint callbacks "
                               "are needed: callbacks.model_checkpoint / last_checkpoint)")
@@ -250,8 +253,8 @@ class Loop:
         atomic_write_text(mine_set / "test.jsonl", source.read_text(encoding="utf-8"))
         out = self._round_dir(r) / "predict"
         cfg = self._stage_config(out, str(mine_set), ckpt_path=state["paths"]["checkpoint"])
-        with open_dict(cfg):
-            cfg.trainer.strategy = "auto"
+        with open_dict(cfg):  # generation on one device, in this process
+            cfg.trainer.strategy, cfg.trainer.devices, cfg.trainer.num_nodes = "auto", 1, 1
         evaluate(cfg)
         state["paths"]["predictions"] = str(out / "predictions.jsonl")
 

@@ -48,9 +48,21 @@ def plain_config(cfg: DictConfig) -> dict:
     return yaml.safe_load(scrub(yaml.safe_dump(redacted, allow_unicode=True), secrets))
 
 
+_RECORDED_RUN_INFO: dict | None = None
+
+
+def record_run_info(info: dict) -> None:
+    """The run info of a job composed in another process (``ocrlab.training_process``), where no
+    Hydra job runs to read it from."""
+    global _RECORDED_RUN_INFO
+    _RECORDED_RUN_INFO = dict(info)
+
+
 def run_info() -> dict:
     """What a checkpoint should remember of the run: the config-group choices (experiment,
     data, model, ...), so ``evaluate.py`` can compose the same data config from it."""
+    if _RECORDED_RUN_INFO is not None:
+        return dict(_RECORDED_RUN_INFO)
     try:
         from hydra.core.hydra_config import HydraConfig
 

@@ -1,0 +1,99 @@
+"""``train(cfg)`` in a process of its own, for a config composed by another process.
+
+The hard-sample loop trains every round this way: a strategy that starts worker processes (DDP,
+FSDP over ``trainer.devices``) re-runs the command of the process it is in, and the workers of a
+training started inside ``ocrlab-loop`` would re-run the whole loop. Here the command is
+``python -m ocrlab.training_process <dir>``, which every worker runs as well: each reads the same
+fully resolved config from ``<dir>/training_config.json`` and trains; rank 0 writes the result
+(metrics, best checkpoint) to ``<dir>/training_result.json``. A fresh process per training also
+hands each round's memory back to the system.
+
+The launching process's config-group choices (``run_info``: the experiment a checkpoint records
+for ``evaluate.py``) travel with the config, since no Hydra job runs in the new process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ocrlab.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE, RESULT_FILE = "training_config.json", "training_result.json"
+# what a launcher sets for the workers it starts: a new training must start its own
+_LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "GROUP_RANK", "RANK")
+
+
+class TrainingProcessError(RuntimeError):
+    """The training process failed; the message names its exit code and log."""
+
+
+def train_in_process(cfg: DictConfig, directory: str | Path) -> dict[str, Any]:
+    """Run ``train(cfg)`` as ``python -m ocrlab.training_process directory`` and wait for it;
+    returns ``{"metrics": {...}, "best_model_path": str}``. Its output goes to this process's
+    stdout/stderr and to ``<cfg.paths.output_dir>/train.log``."""
+    from ocrlab.utils.run import run_info
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    plain.pop("hydra", None)  # the launching job's runtime; interpolations are resolved already
+    atomic_write_json(directory / CONFIG_FILE, {"config": plain, "run_info": run_info()})
+    result = directory / RESULT_FILE
+    result.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_ENV}
+    command = [sys.executable, "-m", "ocrlab.training_process", str(directory)]
+    log.info("training in a new process: %s", " ".join(command))
+    code = subprocess.run(command, env=env, check=False).returncode
+    log_file = Path(plain["paths"]["output_dir"]) / "train.log"
+    if code != 0:
+        raise TrainingProcessError(f"the training process failed (exit code {code}); its log: {log_file}")
+    if not result.is_file():
+        raise TrainingProcessError(f"the training process ended without writing {result}; its log: {log_file}")
+    return json.loads(result.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m ocrlab.training_process <dir holding training_config.json>")
+    directory = Path(args[0])
+    spec = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    cfg = OmegaConf.create(spec["config"])
+    rank = int(os.environ.get("LOCAL_RANK", "0"))
+    _log_to(Path(cfg.paths.output_dir) / ("train.log" if rank == 0 else f"train_process_{rank}.log"))
+
+    from ocrlab.training import train
+    from ocrlab.utils.run import apply_extras, record_run_info
+
+    record_run_info(spec.get("run_info") or {})
+    apply_extras(cfg)
+    metrics, objects = train(cfg)
+    trainer = objects["trainer"]
+    if trainer.is_global_zero:
+        callback = trainer.checkpoint_callback
+        atomic_write_json(directory / RESULT_FILE, {"metrics": metrics,
+                                                    "best_model_path": getattr(callback, "best_model_path", "") or ""})
+
+
+def _log_to(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(), logging.FileHandler(path, encoding="utf-8")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+if __name__ == "__main__":
+    main()
