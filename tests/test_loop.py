@@ -97,9 +97,11 @@ def test_a_round_trains_on_every_device_and_its_checkpoint_records_the_experimen
 
     loop_dir = tmp_path / "loop"
     overrides = [o for o in loop_overrides(loop_dir, tmp_path / "logs") if not o.startswith("rounds=")]
-    overrides += ["rounds=1", "trainer=ddp", "trainer.devices=2"]
+    overrides += ["rounds=1", "trainer=ddp", "trainer.devices=2", "+wandb_api_key=k3y-never-on-disk"]
     rows = Loop(compose_config("loop", overrides, tmp_path / "run")).run()
     assert [row["round"] for row in rows] == [0] and 0.0 <= rows[0]["test/overall_score"] <= 1.0
+    # the config handed to the training process is a config dump: no secret in it
+    assert "k3y-never-on-disk" not in (loop_dir / "round_0" / "train_process" / "training_config.json").read_text()
     state = json.loads((loop_dir / "loop_state.json").read_text())["rounds"]["0"]
     run = Path(state["paths"]["run"])
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in (run / "train_process_1.log").read_text()  # the worker trained

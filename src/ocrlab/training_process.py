@@ -29,8 +29,6 @@ from ocrlab.utils.io import atomic_write_json
 log = logging.getLogger(__name__)
 
 CONFIG_FILE, RESULT_FILE = "training_config.json", "training_result.json"
-# what a launcher sets for the workers it starts: a new training must start its own
-_LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "GROUP_RANK", "RANK")
 
 
 class TrainingProcessError(RuntimeError):
@@ -41,16 +39,19 @@ def train_in_process(cfg: DictConfig, directory: str | Path) -> dict[str, Any]:
     """Run ``train(cfg)`` as ``python -m ocrlab.training_process directory`` and wait for it;
     returns ``{"metrics": {...}, "best_model_path": str}``. Its output goes to this process's
     stdout/stderr and to ``<cfg.paths.output_dir>/train.log``."""
-    from ocrlab.utils.run import run_info
+    from ocrlab.strategies import LAUNCHER_ENV
+    from ocrlab.utils.run import plain_config, run_info
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    # resolved, secrets blanked as in the run's config.yaml (W&B reads its key from the environment)
+    plain = plain_config(cfg)
     plain.pop("hydra", None)  # the launching job's runtime; interpolations are resolved already
     atomic_write_json(directory / CONFIG_FILE, {"config": plain, "run_info": run_info()})
     result = directory / RESULT_FILE
     result.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_ENV}
+    # what a launcher set for its workers: this training starts its own
+    env = {k: v for k, v in os.environ.items() if k not in (*LAUNCHER_ENV, "GROUP_RANK", "RANK")}
     command = [sys.executable, "-m", "ocrlab.training_process", str(directory)]
     log.info("training in a new process: %s", " ".join(command))
     code = subprocess.run(command, env=env, check=False).returncode
@@ -63,6 +64,7 @@ def train_in_process(cfg: DictConfig, directory: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # logging first: pytorch_lightning, imported with no root handler, keeps its records to itself
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m ocrlab.training_process <dir holding training_config.json>")
