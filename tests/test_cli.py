@@ -129,6 +129,18 @@ def test_evaluate_without_experiment_uses_the_checkpoints(ddp_run, tiny_lines, t
     assert json.loads((eval_dir / "metrics.json").read_text())["test/lines"] == 16
 
 
+def test_evaluate_never_generates_into_a_misspelt_data_dir(ddp_run, tmp_path):
+    """The checkpoint's experiment generates its data when missing; evaluation does not: a misspelt
+    data dir is an error naming it, and nothing is created there."""
+    _, _, run_dir = ddp_run
+    typo = tmp_path / "lnies"
+    out = run_cli(["evaluate.py", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"data.data_dir={typo}",
+                   f"paths.log_dir={tmp_path / 'logs'}"], timeout=120)
+    assert out.returncode != 0
+    assert f"{typo} does not exist" in out.stderr, out.stderr[-2000:]
+    assert not typo.exists()
+
+
 def test_export_cli_writes_a_self_contained_dir(ddp_run, tiny_lines, tmp_path):
     from ocrlab.inference import TextRecognizer
 

@@ -95,6 +95,24 @@ def test_label_outside_charset_errors_or_is_skipped_and_counted(tmp_path, caplog
     assert dm.summary()["sample_warnings"] == {"skipped_unknown_chars": 1}
 
 
+def test_skip_that_empties_the_train_split_names_the_option_and_its_counts(tmp_path):
+    for name in "abc":
+        _img(tmp_path / f"{name}.png")
+    (tmp_path / "train.txt").write_text("a.png\tราคา中\nb.png\tabc中\nc.png\tΩ\n", encoding="utf-8")
+    dm = TextLineDataModule(data_dir=str(tmp_path), train_files=["train.txt"], val_files=["train.txt"],
+                            on_unknown_char="skip")
+    dm.attach_model(LineModel())
+    with pytest.raises(DatasetError) as err:
+        dm.setup("fit")
+    message = str(err.value)
+    assert "no train lines left in" in message and "train.txt" in message
+    assert "data.on_unknown_char=skip removed all 3" in message
+    assert "3 for characters outside the charset 'thai'" in message
+    # how many lines each character removed, the most frequent first
+    assert "'中' (U+4E2D) in 2 lines" in message and "'Ω' (U+03A9) in 1 lines" in message
+    assert message.index("U+4E2D") < message.index("U+03A9")
+
+
 def test_correction_samples(tmp_path):
     for i in range(9):
         _img(tmp_path / f"s{i}.png")

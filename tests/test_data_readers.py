@@ -160,6 +160,19 @@ def test_upper_case_and_jpeg_suffixes_are_read(tmp_path):
     assert recs[0].source.endswith("a.json")
 
 
+def test_readme_documents_every_correction_image_suffix_in_any_case(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = " ".join(readme[readme.index("**Correction samples**"):].split("\n\n")[0].split())
+    suffixes = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"]
+    for suffix in suffixes:  # each documented suffix is read, in upper case too
+        assert f"`{suffix}`" in section or f"NAME{suffix}`" in section, suffix
+        _sample(tmp_path, suffix[1:], "ราคา", suffix[1:] + suffix.upper())
+    assert "any case" in section and "`NAME.PNG`" in section
+    assert len(read_correction_samples(tmp_path, min_samples=len(suffixes))) == len(suffixes)
+
+
 def test_two_images_with_one_name_is_an_error_naming_both(tmp_path):
     _sample(tmp_path, "a")
     _img(tmp_path / "a.jpg", fmt="JPEG")

@@ -212,19 +212,27 @@ def test_multirun_workers_join_their_job(tiny_docs, tmp_path):
         assert f"[rank: 1] Seed set to {seed}" in (sweep / job / "train.log").read_text()
 
 
-def test_fsdp_tests_the_best_checkpoint_after_fit(tiny_lines, tmp_path):
-    """``test=true`` after fit under FSDP: Lightning sets the bare module up again and loads the
+@pytest.mark.parametrize("strategy", ["fsdp", "fsdp2"])
+def test_fsdp_trains_the_default_experiment_and_tests_the_best_checkpoint(strategy, tiny_lines, tmp_path):
+    """The default experiment as it is (``model.channels_last=true``: a convolution weight in the
+    NHWC format) under both sharded strategies: FSDP1 trained an epoch and failed at the first
+    checkpoint ("Only torch.contiguous_format memory_format is currently supported"), FSDP2 at
+    setup; the parameters are made contiguous before sharding, and that is logged.
+    ``test=true`` after fit under FSDP: Lightning sets the bare module up again and loads the
     sharded best checkpoint into views of the root's resharded flat parameter ("size mismatch
     ... current: torch.Size([0])"); the strategy reuses the root wrapper instead. (A family
     without ``layer_class``: the whole model is one unit. The document family's test phase is
     not run here: its reports are written on rank 0 only, through a metric that syncs.)"""
     logs = tmp_path / "logs"
-    out = run_cli(["train.py", "experiment=crnn_thai_cpu", "trainer=fsdp", "trainer.accelerator=cpu",
-                   "trainer.devices=2", "model.channels_last=false", *tiny_overrides(tiny_lines, logs), "test=true"])
+    out = run_cli(["train.py", "experiment=crnn_thai_cpu", f"trainer={strategy}", "trainer.accelerator=cpu",
+                   "trainer.devices=2", *tiny_overrides(tiny_lines, logs), "test=true"])
     assert out.returncode == 0, out.stderr[-4000:]
+    assert f"trainer={strategy}: 1 parameter(s) in another memory format" in out.stdout + out.stderr
     (run_dir,) = run_dirs(logs)
     report = training_report(run_dir)
-    assert report["status"] == "success" and report["device"]["strategy"] == "FSDPStrategy"
+    expected = {"fsdp": "FSDPStrategy", "fsdp2": "ModelParallelStrategy"}[strategy]
+    assert report["status"] == "success" and report["device"]["strategy"] == expected
+    assert report["hyperparameters"]["model"]["channels_last"] is True
     assert (run_dir / "checkpoints" / "best.ckpt" / "meta.pt").is_file()
     assert report["test_metrics"]["test/lines"] == 16
 

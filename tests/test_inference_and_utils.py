@@ -85,6 +85,93 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
 
 
+def _user_dir(path):
+    """A folder of the user's own files (not an export): what ``--overwrite`` must never delete."""
+    (path / "labels").mkdir(parents=True)
+    (path / "notes.txt").write_text("notes\n")
+    (path / "labels" / "train.txt").write_text("a.png\tb\n")
+    return path
+
+
+def _tree(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_export_overwrite_replaces_only_an_earlier_export(recognizer, tmp_path):
+    from ocrlab.cli import export_main
+    from ocrlab.loading import export_model
+
+    source = recognizer.save(tmp_path / "source")
+    mine = _user_dir(tmp_path / "mine")
+    refused = r"mine is not an ocrlab export \(no ocrlab_model.json in it; it holds labels/, notes.txt\)"
+    for overwrite in (True, False):
+        with pytest.raises(FileExistsError, match=refused):
+            export_model(source, mine, overwrite=overwrite)
+    with pytest.raises(SystemExit) as exited:
+        export_main([str(source), "--output", str(mine), "--overwrite"])
+    assert "ocrlab-export:" in str(exited.value.code) and "labels/, notes.txt" in str(exited.value.code)
+    assert _tree(mine) == ["labels", "labels/train.txt", "notes.txt"]
+    assert (mine / "notes.txt").read_text() == "notes\n" and (mine / "labels" / "train.txt").read_text() == "a.png\tb\n"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(FileExistsError, match="afile exists and is not a directory"):
+        export_model(source, afile, overwrite=True)
+    assert afile.read_text() == "x"
+    # an empty dir is written into; an earlier export is replaced with --overwrite only
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export_model(source, empty)
+    assert _tree(empty) == ["ocrlab_model.json", "weights.pt"]
+    with pytest.raises(FileExistsError, match=r"empty already exists \(pass --overwrite"):
+        export_model(source, empty)
+    (empty / "weights.pt").write_bytes(b"stale")
+    export_model(source, empty, overwrite=True)
+    assert _tree(empty) == ["ocrlab_model.json", "weights.pt"] and (empty / "weights.pt").read_bytes() != b"stale"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left behind
+
+
+def test_export_directories_callback_replaces_only_earlier_exports(recognizer, tmp_path):
+    from types import SimpleNamespace
+
+    from ocrlab.callbacks import ExportDirectories
+
+    exports = tmp_path / "exports"
+    callback = ExportDirectories(str(exports), monitor="val/cer", mode="min")
+    _user_dir(exports / "best")
+    trainer = SimpleNamespace(is_global_zero=True, strategy=SimpleNamespace(broadcast=lambda obj, src=0: obj))
+    with pytest.raises(FileExistsError, match=r"export_directories.dirpath=.*best is not an ocrlab export"):
+        callback.setup(trainer, recognizer.module, "fit")  # before training, not at its end
+    with pytest.raises(FileExistsError, match=r"best is not an ocrlab export .*it holds labels/, notes.txt"):
+        callback._write_rank_zero(recognizer.module, "best")
+    assert _tree(exports / "best") == ["labels", "labels/train.txt", "notes.txt"]
+    callback._write_rank_zero(recognizer.module, "last")
+    callback._write_rank_zero(recognizer.module, "last")  # an earlier export: replaced
+    assert _tree(exports / "last") == ["ocrlab_model.json", "weights.pt"]
+
+
+def test_consolidate_overwrite_replaces_only_an_earlier_checkpoint(recognizer, tmp_path, monkeypatch):
+    from ocrlab import loading
+    from ocrlab.lightning_modules.base import CHECKPOINT_KEY
+
+    sharded = tmp_path / "sharded"  # its reading is stubbed: the output side is under test
+    sharded.mkdir()
+    (sharded / ".metadata").write_bytes(b"")
+    ckpt = {CHECKPOINT_KEY: recognizer.module.checkpoint_metadata(), "state_dict": recognizer.module.state_dict()}
+    real = loading.load_checkpoint
+    monkeypatch.setattr(loading, "load_checkpoint",
+                        lambda path, **kw: dict(ckpt) if path == sharded else real(path, **kw))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("notes\n")
+    with pytest.raises(FileExistsError, match=r"notes.txt exists and is not an ocrlab checkpoint .*cannot be read"):
+        loading.consolidate_to_file(sharded, notes, overwrite=True)
+    assert notes.read_text() == "notes\n"
+    out = loading.consolidate_to_file(sharded, tmp_path / "full.ckpt")
+    with pytest.raises(FileExistsError, match=r"full.ckpt already exists \(pass --overwrite"):
+        loading.consolidate_to_file(sharded, out)
+    loading.consolidate_to_file(sharded, out, overwrite=True)  # an earlier checkpoint: replaced
+    assert real(out)["state_dict"].keys() == ckpt["state_dict"].keys()
+
+
 def test_redact_secret_looking_keys():
     cfg = {"logger": {"wandb": {"api_key": "abc", "project": "ocrlab"}}, "hf_token": "t", "tags": ["x"],
            "password": None}

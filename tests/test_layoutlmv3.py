@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -292,6 +293,37 @@ def test_evaluate_scores_a_checkpoint_and_names_a_bad_annotation(trained_run, ti
     with pytest.raises(DatasetError, match=rf"{path.name}.*boxes"):
         evaluate(cfg)
     assert not (tmp_path / "eval2" / "metrics.json").exists()
+
+
+def test_evaluate_reads_a_plain_annotation_dir_and_never_generates(trained_run, tiny_docs, tmp_path):
+    """The README's ``evaluate.py ckpt_path=<ckpt> data.data_dir=<annotation dir>`` under the recorded
+    (generated-data) experiment: the user's documents are scored as they are, nothing is written
+    among them; a dir of another format or a misspelt one is an error naming it, never generated into."""
+    from ocrlab.evaluation import evaluate
+
+    ckpt = trained_run[0] / "checkpoints" / "last.ckpt"
+    own = tmp_path / "own_docs"  # what a user has: a label map and a test split, no dataset.json
+    (own / "test").mkdir(parents=True)
+    shutil.copy(tiny_docs / "label_map.json", own)
+    shutil.copytree(tiny_docs / "test", own / "test", dirs_exist_ok=True)
+    before = sorted(p.relative_to(own) for p in own.rglob("*"))
+
+    def run(data_dir: Path, name: str):
+        cfg = compose_config("evaluate", [f"ckpt_path={ckpt}", f"experiment={EXPERIMENT}", f"data.data_dir={data_dir}",
+                                          f"paths.log_dir={tmp_path}"], tmp_path / name)
+        return evaluate(cfg)[0]
+
+    assert run(own, "eval")["test/documents"] == 4
+    assert sorted(p.relative_to(own) for p in own.rglob("*")) == before
+    paddle = tmp_path / "rec"  # a text-line dataset: the error says which format was expected
+    (paddle / "images").mkdir(parents=True)
+    (paddle / "test.txt").write_text("images/a.png\tabc\n")
+    with pytest.raises(DatasetError, match=r"test/annotations is missing.*annotation format.*rec holds images/, test.txt"):
+        run(paddle, "eval2")
+    typo = tmp_path / "own_dcos"
+    with pytest.raises(DatasetError, match="own_dcos does not exist"):
+        run(typo, "eval3")
+    assert not typo.exists()
 
 
 def test_synth_config_generates_once_and_never_writes_over_other_documents(tiny_docs, tmp_path):

@@ -1,15 +1,22 @@
 """The hard-sample loop (``ocrlab-loop``): two rounds on tiny generated invoices, interrupted and
-resumed at the stage it reached, the per-round table in its files and in the loggers."""
+resumed at the stage it reached, the per-round table in its files and in the loggers; a killed
+loop leaves no process behind; no secret reaches the loop's files."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, tiny_pair_overrides
+from conftest import PYTHON, ROOT, descendants, survivors, tiny_pair_overrides
 
 from ocrlab.config import compose_config
 
@@ -100,8 +107,9 @@ def test_a_round_trains_on_every_device_and_its_checkpoint_records_the_experimen
     overrides += ["rounds=1", "trainer=ddp", "trainer.devices=2", "+wandb_api_key=k3y-never-on-disk"]
     rows = Loop(compose_config("loop", overrides, tmp_path / "run")).run()
     assert [row["round"] for row in rows] == [0] and 0.0 <= rows[0]["test/overall_score"] <= 1.0
-    # the config handed to the training process is a config dump: no secret in it
+    # the config handed to the training process is a config dump: no secret in it, nor in any file of the loop
     assert "k3y-never-on-disk" not in (loop_dir / "round_0" / "train_process" / "training_config.json").read_text()
+    assert not files_holding(tmp_path, "k3y-never-on-disk")
     state = json.loads((loop_dir / "loop_state.json").read_text())["rounds"]["0"]
     run = Path(state["paths"]["run"])
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in (run / "train_process_1.log").read_text()  # the worker trained
@@ -127,3 +135,128 @@ def test_loop_needs_generated_data(tmp_path, tiny_pairs):
     (tmp_path / "l3" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):
         Loop(compose_config("loop", loop_overrides(tmp_path / "l3", tmp_path / "logs"), tmp_path / "run3"))
+
+
+def files_holding(root: Path, text: str) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and text.encode() in p.read_bytes())
+
+
+def test_a_secret_given_to_the_loop_reaches_none_of_its_files(tmp_path):
+    """``+wandb_api_key=...`` on the loop's command line: neither ``loop_state.json`` (its config
+    fingerprint) nor any other file of the loop dir holds it; another secret, or none, is the same
+    loop; a changed setting is still refused, naming the key and not the secret."""
+    from ocrlab.loop import Loop, LoopStateError
+
+    secret = "l00p-s3cret-planted"
+    loop_dir = tmp_path / "loop"
+    overrides = [o for o in loop_overrides(loop_dir, tmp_path / "logs") if not o.startswith("rounds=")] + ["rounds=1"]
+
+    def stop_after_pairs(r: int, stage: str) -> None:
+        if stage == "pairs":
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        Loop(compose_config("loop", [*overrides, f"+wandb_api_key={secret}"], tmp_path / "run1")).run(stop_after_pairs)
+    assert (loop_dir / "loop_state.json").is_file()
+    assert not files_holding(tmp_path, secret)
+
+    # a state written before secrets were left out resumes, and loses the secret
+    state = json.loads((loop_dir / "loop_state.json").read_text())
+    state["config"]["wandb_api_key"] = secret
+    (loop_dir / "loop_state.json").write_text(json.dumps(state))
+    for given in ([f"+wandb_api_key={secret}"], ["+wandb_api_key=an0ther-s3cret"], []):
+        loop = Loop(compose_config("loop", [*overrides, *given], tmp_path / "run2"))
+        assert loop.state["rounds"]["0"]["done"] == ["generate", "pairs"]
+        assert secret not in json.dumps(loop.state)
+    with pytest.raises(LoopStateError, match="model.optimizer.lr") as refused:
+        Loop(compose_config("loop", [*overrides, f"+wandb_api_key={secret}", "model.optimizer.lr=0.5"],
+                            tmp_path / "run3"))
+    assert secret not in str(refused.value) and "wandb_api_key" not in str(refused.value)
+
+
+def test_a_killed_loop_leaves_no_training_process_and_the_rerun_resumes(tmp_path):
+    """The ``ocrlab-loop`` command killed (SIGKILL, then SIGTERM on the rerun) while its round trains
+    in a process of its own with a DDP worker (2 gloo processes) and a data-loader worker each:
+    within seconds no process the loop started is left (none goes on writing the round's run
+    dir), and the same command then resumes the round and finishes it."""
+    loop_dir = tmp_path / "loop"
+    overrides = [o for o in loop_overrides(loop_dir, tmp_path / "logs") if not o.startswith("rounds=")]
+    overrides += ["rounds=1", "trainer=ddp", "trainer.devices=2", "data.num_workers=1", "trainer.max_epochs=2"]
+    command = [str(Path(PYTHON).parent / "ocrlab-loop"), *overrides]
+
+    def training_tree(proc: subprocess.Popen, data_worker: bool) -> set[int]:
+        """The loop's processes once its round trains: the training process (rank 0), its DDP
+        worker (rank 1) and, with ``data_worker``, a data-loader worker of either."""
+        import psutil
+
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                tree = descendants(proc.pid)
+                rank0 = psutil.Process(proc.pid).children()
+                rank1 = [c for r in rank0 for c in r.children() if c.environ().get("LOCAL_RANK") == "1"]
+                workers = tree - {p.pid for p in [*rank0, *rank1]}
+                if rank0 and rank1 and (workers or not data_worker):
+                    return tree
+            time.sleep(0.05)
+        raise AssertionError(f"the round's training did not start with its workers (loop exit code {proc.poll()})")
+
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        tree: set[int] = set()
+        try:
+            tree = training_tree(proc, data_worker=sig == signal.SIGKILL)
+            os.kill(proc.pid, sig)
+            assert proc.wait(timeout=60) == -sig
+            left = survivors(tree)
+            assert not left, f"processes left after the loop got {sig.name}: {left}"
+        finally:
+            for pid in [proc.pid, *tree]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+        state = json.loads((loop_dir / "loop_state.json").read_text())
+        assert state["rounds"]["0"]["done"] == ["generate", "pairs"]
+
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming the loop in" in done.stdout + done.stderr and "1 round(s)" in done.stdout
+    state = json.loads((loop_dir / "loop_state.json").read_text())
+    assert state["rounds"]["0"]["done"] == ["generate", "pairs", "train", "predict", "mine"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_a_process_group_ends_with_the_process_that_waits_for_it(tmp_path, sig):
+    """What the loop's training stage stands on (ocrlab.utils.processes), on a stand-in for the
+    training process that starts a worker of its own: Ctrl-C, SIGTERM or SIGKILL to the waiting
+    process ends both within seconds, and the waiting process ends by that signal."""
+    (tmp_path / "child.py").write_text(textwrap.dedent("""
+        import os, subprocess, sys, time
+        from ocrlab.utils.processes import PARENT_ENV, exit_with_parent, parent_pid_from_env
+        exit_with_parent(parent_pid_from_env(), group=True, poll_s=0.1)
+        os.environ[PARENT_ENV] = str(os.getpid())
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(f"{os.getpid()} {worker.pid}")
+        os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+        time.sleep(120)
+    """))
+    pids = tmp_path / "pids"
+    waiting = "import sys; from ocrlab.utils.processes import run_process_group; run_process_group(sys.argv[1:])"
+    proc = subprocess.Popen([sys.executable, "-c", waiting, sys.executable, str(tmp_path / "child.py"), str(pids)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    started: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not pids.exists():
+            time.sleep(0.02)
+        started = [int(x) for x in pids.read_text().split()]
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=30) == -sig
+        assert not survivors(set(started)), f"left after {sig.name}"
+    finally:
+        for pid in [proc.pid, *started]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()

@@ -24,30 +24,31 @@ from rapidfuzz.distance import Levenshtein
 
 from ocrlab.metrics.extraction import (
     CONTENT_FIELDS,
-    FIELD_KINDS,
-    NUMERIC_CHECKS,
     ExtractionScorer,
     aggregate,
-    compare_fields,
     donut_flatten,
     donut_normalize,
     donut_tree,
     f1_counts,
     f1_score,
-    field_group,
-    flatten,
     line_items_table,
-    normalize_date,
-    parse_json_output,
-    parse_number,
     score_answer,
-    subfield,
     task_answer,
     tree_accuracy,
     tree_edit_distance,
-    validate_numbers,
+)
+from ocrlab.metrics.field_matching import (
+    FIELD_KINDS,
+    compare_fields,
+    field_group,
+    flatten,
+    normalize_date,
+    parse_number,
+    subfield,
     values_match,
 )
+from ocrlab.metrics.json_output import parse_json_output
+from ocrlab.metrics.numeric_consistency import NUMERIC_CHECKS, validate_numbers
 from ocrlab.metrics.tables import TableTree, TEDSConfig, table_tree, teds, teds_struct
 from ocrlab.metrics.tables import tree_edit_distance as table_distance
 from ocrlab.text.otsl import find_table, html_to_otsl

@@ -96,9 +96,29 @@ def test_plan_field_keys_use_the_plan_schema():
     assert plan_field_key("taxes.1.rate") == "taxes.rate"
     assert plan_field_key("total") == "total"
     assert plan_field_key("notes") is None and plan_field_key("currency") is None
+    # paths the ground truth lacks (hallucinated keys) count for their nearest valid plan key
+    assert plan_field_key("vendor.website") == "vendor" and plan_field_key("line_items.2.sku") == "line_items"
+    assert plan_field_key("total.value") == "total" and plan_field_key("discounts.0.rate") == "discounts"
     parse_plan({"fields": dict.fromkeys(["vendor.name", "line_items.amount", "dates.issue_date", "amounts.shipping",
                                           "taxes.rate", "total", "number"], 1.0)})
     assert set(FIELD_BLOCKS.values()) <= set(REGION_BLOCKS)
+
+
+def test_mined_plan_counts_hallucinated_fields_for_their_group(dataset, truths):
+    """Keys the ground truth lacks are errors, but the plan names only sub-fields it has (the
+    plan's check would refuse ``vendor.website``): they count for their group."""
+    (a, ta), (b, tb), (c, tc) = truths.items()
+    pa = copy.deepcopy(task_answer(ta, "full"))
+    pa["vendor"]["website"] = "www.example.com"
+    pa["line_items"][0]["sku"] = "SKU-1"
+    pa["total"] = {"value": "1.00"}
+    rows = [{"id": i, "prediction": json.dumps(p)}
+            for i, p in ((a, pa), (b, task_answer(tb, "full")), (c, task_answer(tc, "full")))]
+    analysis = analyse(rows, dataset)
+    assert analysis["hard_samples"][0]["fields"] == ["line_items.0.sku", "total", "total.value", "vendor.website"]
+    plan = analysis["synthesis_plan"]
+    assert plan["fields"] == {"line_items": 1.0, "total": 2.0, "vendor": 1.0}
+    assert parse_plan(plan).to_dict() == plan
 
 
 def test_analyse_predictions_finds_the_hard_documents_and_their_plan(dataset, truths, predictions):

@@ -98,3 +98,37 @@ def test_warmup_cosine_shape():
     assert values[10] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(values[10:]))  # then decays
     assert values[110] == pytest.approx(0.1)
+
+
+def test_resumed_schedule_keeps_its_position_and_takes_this_runs_length(caplog):
+    """``LambdaLR.load_state_dict`` also loaded the saving run's total and warmup steps: a run
+    extended on resume (a larger budget) followed the first run's schedule, to lr 0 at its end."""
+    from ocrlab.optim import warmup_cosine
+
+    def setup(total):
+        opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=1.0)
+        return opt, warmup_cosine(opt, total_steps=total, steps_per_epoch=5, warmup_steps=2)
+
+    opt, sched = setup(total=5)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0  # the end of a 5-step schedule
+    saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
+    opt, sched = setup(total=20)  # resumed with a 20-step budget: the optimizer first, as Lightning does
+    opt.load_state_dict(saved_opt)
+    with caplog.at_level("WARNING", logger="ocrlab"):
+        sched.load_state_dict(saved_sched)
+    factor = sched.lr_lambdas[0]
+    assert (factor.total_steps, factor.warmup_steps, sched.last_epoch) == (20, 2, 5)
+    assert opt.param_groups[0]["lr"] == pytest.approx(factor(5)) and sched.get_last_lr() == [factor(5)]
+    assert "total_steps=20" in caplog.text and "total_steps=5" in caplog.text
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(factor(6)) and factor(6) > 0
+    # the same budget: nothing changes, nothing is logged
+    caplog.clear()
+    opt2, sched2 = setup(total=5)
+    opt2.load_state_dict(saved_opt)
+    sched2.load_state_dict(saved_sched)
+    assert opt2.param_groups[0]["lr"] == 0.0 and not caplog.records

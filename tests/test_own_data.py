@@ -97,3 +97,27 @@ def test_paddle_labels_without_files_is_hydras_missing_value(tmp_path):
     assert out.returncode != 0
     assert "Missing mandatory value" in out.stderr and "data_dir" in out.stderr
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("data", ["thai_lines", "thai_lines_short", "business_docs", "business_docs_cpu",
+                                  "invoice_pairs"])
+def test_data_that_generates_reads_only_what_exists_once_generation_is_off(data, tmp_path):
+    """What evaluation does with any data config: nothing generated into a missing dir, and the
+    test split is either an error naming the dir or absent with a message saying what was expected."""
+    from hydra.utils import instantiate
+
+    typo = tmp_path / "typo"
+    key = "pairs_dir" if data == "invoice_pairs" else "data_dir"
+    cfg = compose_config("train", [f"data={data}", f"data.{key}={typo}", *run_overrides(tmp_path / "logs")],
+                         tmp_path / "run")
+    assert cfg.data.synth, f"data={data} no longer generates: drop it from this test"
+    datamodule = instantiate(cfg.data)
+    datamodule.disable_generation()
+    try:
+        datamodule.prepare_splits(["test"])
+    except DatasetError as e:
+        assert str(typo) in str(e)
+    else:
+        assert not datamodule.has_split("test")
+        assert str(typo) in datamodule.missing_split_error("test")
+    assert not typo.exists()

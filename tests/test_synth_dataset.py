@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import descendants, survivors
 
 from ocrlab.synth.dataset import (
     DatasetConflictError,
@@ -179,36 +180,6 @@ def test_a_complete_dataset_run_again_is_untouched(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in [tmp_path / "d", *(tmp_path / "d").rglob("*")]} == before
 
 
-def _descendants(pid: int) -> set[int]:
-    """Process ids below ``pid`` (psutil if installed, else /proc)."""
-    try:
-        import psutil
-    except ImportError:
-        children: dict[int, list[int]] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        found, todo = set(), [pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found.add(child)
-                todo.append(child)
-        return found
-    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -234,15 +205,12 @@ def test_sigkill_leaves_no_process_and_the_rerun_resumes(tmp_path, args):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (not manifest.exists() or manifest.read_bytes().count(b"\n") < 20):
             time.sleep(0.02)
-        started = _descendants(proc.pid)
+        started = descendants(proc.pid)
         assert len(started) >= 2, f"expected the 2 workers to be running, found {started}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         listed = manifest.read_bytes().count(b"\n")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(pid) for pid in started):
-            time.sleep(0.05)
-        left = sorted(pid for pid in started if _alive(pid))
+        left = survivors(started)
         assert not left, f"processes left after the parent was killed: {left}"
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -279,6 +279,23 @@ def test_plan_file_errors_name_the_file(tmp_path):
         load_plan(tmp_path / "missing.json")
 
 
+def test_plan_sub_fields_are_checked_against_the_ground_truth_schema(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"fields": {"vendor.name": 1.0, "vendor.no_such_field": 2.0}}))
+    with pytest.raises(PlanError, match=r"plan file .*plan.json: fields.vendor.no_such_field: unknown sub-field.*"
+                                        r"valid sub-fields of 'vendor': \['name', 'address', 'phone', 'email', 'tax_id'\]"):
+        load_plan(plan)
+    with pytest.raises(PlanError, match=r"fields.line_items.sku: .*\['description', 'quantity', 'unit_price', 'amount'"):
+        parse_plan({"fields": {"line_items.sku": 1.0}})
+    with pytest.raises(PlanError, match=r"fields.total.value: .*'total' has no sub-fields"):
+        parse_plan({"fields": {"total.value": 1.0}})
+    # every key path of the ground truth is a valid plan key, list indices left out
+    valid = ["vendor", "vendor.tax_id", "client.email", "dates.issue_date", "dates.due_date", "number",
+             "line_items.description", "line_items.tax_rate", "amounts.subtotal", "amounts.shipping", "taxes.rate",
+             "taxes.amount", "discounts.description", "discounts.amount", "total"]
+    assert sorted(parse_plan({"fields": dict.fromkeys(valid, 1.0)}).fields) == sorted(valid)
+
+
 def test_skewed_documents_keep_boxes_on_their_words():
     """The skew kind rotates the page: boxes move with the pixels (ink stays inside them)."""
     plan = parse_plan({"hard_ratio": 1.0, "hard_kinds": {k: (100.0 if k == "skew" else 0.0) for k in HARD_KINDS}})

@@ -18,14 +18,11 @@ from ocrlab.synth.cli import main as synth_main
 from ocrlab.synth.dataset import write_dataset
 from ocrlab.synth.invoices import InvoiceGenerator
 from ocrlab.synth.invoices.schema import CONTENT_FIELDS, LINE_ITEM_FIELDS, PARTY_FIELDS
+from ocrlab.synth.pair_crops import page_table_html, pixel_box
+from ocrlab.synth.pair_rows import TASKS, PairsError, load_prompts
 from ocrlab.synth.pairs import (
     SPLITS,
-    TASKS,
-    PairsError,
-    load_prompts,
     make_pairs,
-    page_table_html,
-    pixel_box,
     read_pairs,
     split_documents,
     split_sizes,

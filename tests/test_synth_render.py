@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ocrlab.synth.canvas import DocumentCanvas, page_size_points
+from ocrlab.synth.font_book import FontBook, winansi_covers
 from ocrlab.synth.invoices import font_files
-from ocrlab.synth.render import DocumentCanvas, FontBook, page_size_points, render, winansi_covers
+from ocrlab.synth.render import render
 
 LINES = {
     "raster": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,30 +73,72 @@ def test_default_model_overfits_one_batch(tiny_lines, tmp_path):
     assert cer < 0.02, list(zip(preds, batch["labels"], strict=True))
 
 
-def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+def _resumes_exactly(common: list[str], tmp_path: Path, epochs: int) -> None:
+    """Straight; a first leg stopped by ``trainer.max_epochs=1`` (its last.ckpt, written at the
+    epoch's end, is what a run killed after it leaves); that leg resumed: the straight run's
+    weights, bit for bit, and one history entry per epoch."""
+
+    def run(overrides: list[str], name: str):
+        return train(compose_config("train", [*common, *overrides], tmp_path / name))[1]
+
+    runs = {"straight": run([], "straight")}
+    run(["trainer.max_epochs=1"], "first_leg")
+    last = tmp_path / "first_leg" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+    runs["resumed"] = run([f"ckpt_path={last}"], "resumed")
+    ends = {name: torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True) for name in runs}
+    assert ends["straight"]["global_step"] == ends["resumed"]["global_step"]
+    straight, resumed = ends["straight"]["state_dict"], ends["resumed"]["state_dict"]
+    assert straight.keys() == resumed.keys()
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), (k, float((straight[k].float() - resumed[k].float()).abs().max()))
+    report = json.loads((tmp_path / "resumed" / "training_report.json").read_text())
+    assert [h["epoch"] for h in report["history"]] == list(range(epochs))
+    for name, objects in runs.items():  # each epoch had its own batch order (the sampler's epoch is the trainer's)
+        assert objects["trainer"].train_dataloader.batch_sampler.epoch == epochs - 1, name
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_resume_from_last_matches_uninterrupted_run(experiment, request, tmp_path):
+    """What differs from a plain epoch-budget run: a step budget (``max_steps``: every experiment
+    that sets one made Lightning resume inside the finished epoch and train a batch more there),
+    which is also the schedule's length (the first leg, stopped by its epoch limit, warmed up
+    and decayed over its own shorter run), and no validation due at the interrupted epoch's end
+    (validated every second epoch: in the resumed part)."""
     common = [*experiment_overrides(experiment, request, tmp_path / "logs"), "trainer.max_epochs=3",
-              "trainer.deterministic=true", "test=false"]
+              "trainer.max_steps=1000", "trainer.check_val_every_n_epoch=2", "trainer.deterministic=true",
+              "test=false"]
+    _resumes_exactly(common, tmp_path, epochs=3)
 
-    def run(overrides: list[str], name: str):
-        return train(compose_config("train", [*common, *overrides], tmp_path / name))
 
-    run([], "straight")
-    run(["+callbacks.stop._target_=conftest.StopAfterEpochs", "+callbacks.stop.epochs=1"], "first_leg")
-    last = tmp_path / "first_leg" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["epoch"] == 0
-    run([f"ckpt_path={last}"], "resumed")
-    straight = _weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
-    resumed = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
-    assert straight.keys() == resumed.keys()
-    for k in straight:
-        assert torch.equal(straight[k], resumed[k]), k
-    report = json.loads((tmp_path / "resumed" / "training_report.json").read_text())
-    assert [h["epoch"] for h in report["history"]] == [0, 1, 2]
+def test_default_experiment_resumes_exactly_with_its_own_settings(tiny_lines, tmp_path):
+    """The default experiment as it runs (a step budget, validation every N steps, NHWC
+    convolutions, every core to torch), here with validation due at the interrupted epoch's end
+    (Lightning then stepped the schedule once more) and a loader worker (it was sent epoch 0's
+    indices before the resumed epoch was known). 48 lines, batch 8: 6 steps an epoch."""
+    common = [*tiny_overrides(tiny_lines, tmp_path / "logs"), "experiment=crnn_thai_cpu", "trainer.max_epochs=-1",
+              "trainer.max_steps=15", "trainer.val_check_interval=6", "trainer.check_val_every_n_epoch=null",
+              "data.num_workers=1", "trainer.deterministic=true", "test=false"]
+    _resumes_exactly(common, tmp_path, epochs=3)
+
+
+@pytest.mark.parametrize(("first", "then"), [(True, False), (False, True)])
+def test_resume_across_channels_last_says_what_it_does(first, then, tiny_lines, tmp_path, caplog):
+    """The memory format is not part of the weights: resuming across it is accepted, and the run
+    says so and what it means; the resumed model computes in this run's format."""
+    common = ["experiment=crnn_thai_cpu", "test=false"]
+    _train(tiny_lines, tmp_path, [*common, f"model.channels_last={first}", "trainer.max_epochs=1"], "first")
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    with caplog.at_level("WARNING", logger="ocrlab"):
+        _, objects = _train(tiny_lines, tmp_path, [*common, f"model.channels_last={then}", f"ckpt_path={last}"],
+                            "second")
+    warned = [r.getMessage() for r in caplog.records if "channels_last" in r.getMessage()]
+    assert len(warned) == 1, caplog.text[-3000:]
+    assert f"channels_last: checkpoint {first} vs this run {then}" in warned[0] and str(last) in warned[0]
+    assert "memory format" in warned[0] and "weights" in warned[0] and "not bit-identical" in warned[0]
+    conv = objects["model"].net.backbone.features[0][0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) is then and conv.is_contiguous() is not then
+    assert objects["trainer"].global_step == 12  # 2 epochs of 6 steps: it trained on
 
 
 def test_checkpoints_best_last_and_periodic(tiny_lines, tmp_path):
@@ -170,7 +213,7 @@ def test_wrong_value_types_name_the_key(tiny_lines, tmp_path, override, pattern)
     assert report["status"] == "failed" and "expected" in report["error"]
 
 
-def test_line_too_narrow_for_its_label_is_counted(tiny_lines, tmp_path):
+def test_line_too_narrow_for_its_label_is_counted(tiny_lines, tmp_path, caplog):
     from PIL import Image
 
     data = tmp_path / "data"
@@ -179,11 +222,16 @@ def test_line_too_narrow_for_its_label_is_counted(tiny_lines, tmp_path):
     lines = (tiny_lines / "train.txt").read_text(encoding="utf-8").splitlines()[:15]
     rows = [f"{tiny_lines / line.split(chr(9))[0]}\t{line.split(chr(9))[1]}" for line in lines]
     (data / "train.txt").write_text("\n".join([*rows, "tiny.png\tabcdefghijklmnopqrstuvwxyz"]) + "\n", encoding="utf-8")
-    _train(tiny_lines, tmp_path, [f"data.data_dir={data}", "data.train_files=[train.txt]",
-                                  f"data.val_files=[{tiny_lines / 'val.txt'}]", "data.test_files=[]",
-                                  "trainer.max_epochs=1"])
+    with caplog.at_level("WARNING", logger="ocrlab"):
+        _train(tiny_lines, tmp_path, [f"data.data_dir={data}", "data.train_files=[train.txt]",
+                                      f"data.val_files=[{tiny_lines / 'val.txt'}]", "data.test_files=[]",
+                                      "trainer.max_epochs=1"])
     report = json.loads((tmp_path / "run" / "training_report.json").read_text())
     assert report["sample_warnings"] == {"ctc_line_too_narrow_for_label": 1}
+    # the warning names the image and both numbers: the CTC steps its width gives, the label's length
+    warned = [r.getMessage() for r in caplog.records if "too narrow" in r.getMessage()]
+    assert len(warned) == 1 and "tiny.png" in warned[0], caplog.text[-2000:]
+    assert re.search(r": \d+ CTC steps? for a label of 26 characters", warned[0]), warned[0]
     assert report["test_skipped"] and report["status"] == "success"
 
 

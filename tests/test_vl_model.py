@@ -10,6 +10,8 @@ from PIL import Image
 
 from ocrlab.errors import CheckpointError, ConfigError, DatasetError
 from ocrlab.nets import vision_language as vl
+from ocrlab.nets import vision_language_lora as vl_lora
+from ocrlab.nets import vision_language_processor as vl_processor
 from ocrlab.text.vl_inputs import IGNORE_INDEX, VLChatCollator
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def processor():
     texts = (ANSWERS + PROMPTS + ['{"vendor": "Acme GmbH", "total": "99.00"}']) * 10
-    return vl.build_processor(texts, vocab_size=420, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    return vl_processor.build_processor(texts, vocab_size=420, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
 
 
 def make_model(processor, seed: int = 0, **overrides):
@@ -147,7 +149,7 @@ def test_presets_and_token_alignment(processor):
         1024, 18, 103424)
     cfg = vl.model_config({"preset": "tiny"}, tokenizer=tok)
     assert cfg.text_config.vocab_size == len(tok)
-    assert cfg.image_token_id == processor.image_token_id == tok.convert_tokens_to_ids(vl.IMAGE_TOKEN)
+    assert cfg.image_token_id == processor.image_token_id == tok.convert_tokens_to_ids(vl_processor.IMAGE_TOKEN)
     assert (cfg.text_config.pad_token_id, cfg.text_config.eos_token_id) == (tok.pad_token_id, tok.eos_token_id)
     assert vl.model_config({"preset": "tiny", "text_config": {"vocab_size": 1000}}, tok).text_config.vocab_size == 1000
     with pytest.raises(ConfigError, match="expected one of"):
@@ -190,39 +192,39 @@ def test_load_pretrained_errors(processor, tmp_path):
 
 # -- LoRA --------------------------------------------------------------------------------------
 def test_lora_default_targets_only_the_language_model(processor):
-    peft_model = vl.apply_lora(make_model(processor), r=4, alpha=8)
+    peft_model = vl_lora.apply_lora(make_model(processor), r=4, alpha=8)
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert not any("visual" in n for n, _ in peft_model.named_parameters() if "lora_" in n)
     adapted = {n.rsplit(".", 1)[-1] for n in peft_model.targeted_module_names}
-    assert adapted == set(vl.PART_LINEARS["language_model"]) and len(peft_model.targeted_module_names) == 2 * 7
-    everything = vl.apply_lora(make_model(processor),
-                               target_modules=vl.lora_target_regex(["language_model", "vision", "projector"]))
+    assert adapted == set(vl_lora.PART_LINEARS["language_model"]) and len(peft_model.targeted_module_names) == 2 * 7
+    everything = vl_lora.apply_lora(make_model(processor),
+                                    target_modules=vl_lora.lora_target_regex(["language_model", "vision", "projector"]))
     names = everything.targeted_module_names
     assert any(".visual." in n for n in names) and any(".projector." in n for n in names)
     assert len(names) == 2 * 7 + 2 * 6 + 2
-    head = vl.apply_lora(make_model(processor), target_modules=vl.lora_target_regex(["lm_head"]))
+    head = vl_lora.apply_lora(make_model(processor), target_modules=vl_lora.lora_target_regex(["lm_head"]))
     assert head.targeted_module_names == ["lm_head"]
     with pytest.raises(ConfigError, match="none is a Linear of part 'vision'"):
-        vl.lora_target_regex(["vision"], modules=["gate_proj"])
+        vl_lora.lora_target_regex(["vision"], modules=["gate_proj"])
 
 
 def test_lora_bare_names_adapt_both_towers_with_a_warning(processor, caplog):
-    with caplog.at_level("WARNING", logger="ocrlab.nets.vision_language"):
-        bare = vl.apply_lora(make_model(processor), target_modules=["q_proj"])
+    with caplog.at_level("WARNING", logger="ocrlab.nets.vision_language_lora"):
+        bare = vl_lora.apply_lora(make_model(processor), target_modules=["q_proj"])
     assert {n.split(".")[1] for n in bare.targeted_module_names} == {"visual", "language_model"}
     assert "also adapts 2 vision-encoder layers" in caplog.text
 
 
 def test_lora_bad_target_lists_the_linear_layers(processor):
     with pytest.raises(ConfigError) as info:
-        vl.apply_lora(make_model(processor), target_modules=["qkv"])
+        vl_lora.apply_lora(make_model(processor), target_modules=["qkv"])
     message = str(info.value)
     assert "model.language_model.layers.N.self_attn.q_proj" in message
     assert "model.visual.vision_model.encoder.layers.N.self_attn.out_proj" in message
     assert "layers.0." not in message and message.count("language_model.layers.N.mlp.up_proj") == 1
     with pytest.raises(ConfigError, match="matches no Linear layer"):
-        vl.apply_lora(make_model(processor), target_modules=r"model\.nothing\..*")
+        vl_lora.apply_lora(make_model(processor), target_modules=r"model\.nothing\..*")
 
 
 # lm_head shares its weight with the input embeddings (tied): merging must untie it first
@@ -231,7 +233,7 @@ def test_adapter_save_load_merge_give_the_same_logits(processor, tmp_path, parts
     base = make_model(processor)
     assert base.lm_head.weight is base.get_input_embeddings().weight
     base.save_pretrained(str(tmp_path / "base"))
-    peft_model = vl.apply_lora(base, r=4, alpha=8, dropout=0.0, target_modules=vl.lora_target_regex(parts))
+    peft_model = vl_lora.apply_lora(base, r=4, alpha=8, dropout=0.0, target_modules=vl_lora.lora_target_regex(parts))
     assert ("lm_head" in peft_model.targeted_module_names) == ("lm_head" in parts)
     torch.manual_seed(1)
     with torch.no_grad():  # lora_B starts at zero: make the adapter change something
@@ -241,20 +243,20 @@ def test_adapter_save_load_merge_give_the_same_logits(processor, tmp_path, parts
     batch = VLChatCollator(processor)(rows())
     expected = logits(peft_model, batch)
     assert not torch.allclose(expected, logits(make_model(processor), batch), atol=1e-3)
-    vl.save_adapter(peft_model, tmp_path / "adapter")
+    vl_lora.save_adapter(peft_model, tmp_path / "adapter")
     from transformers import PaddleOCRVLForConditionalGeneration
 
-    reloaded = vl.load_adapter(PaddleOCRVLForConditionalGeneration.from_pretrained(str(tmp_path / "base")),
-                               tmp_path / "adapter")
+    reloaded = vl_lora.load_adapter(PaddleOCRVLForConditionalGeneration.from_pretrained(str(tmp_path / "base")),
+                                    tmp_path / "adapter")
     assert torch.allclose(logits(reloaded, batch), expected, atol=1e-5)
-    merged = vl.merge_lora(reloaded)
+    merged = vl_lora.merge_lora(reloaded)
     assert not any("lora_" in n for n, _ in merged.named_parameters())
     assert torch.allclose(logits(merged, batch), expected, atol=1e-5)
     merged.save_pretrained(str(tmp_path / "merged"))
     again = PaddleOCRVLForConditionalGeneration.from_pretrained(str(tmp_path / "merged"))
     assert torch.allclose(logits(again, batch), expected, atol=1e-5)
     with pytest.raises(CheckpointError, match="no adapter_config.json"):
-        vl.load_adapter(make_model(processor), tmp_path / "base")
+        vl_lora.load_adapter(make_model(processor), tmp_path / "base")
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +264,7 @@ def trained(processor):
     """Tiny model + LoRA fitted on the two pairs. The presets' init (std 0.02) bounds a frozen head's
     logits to about 0.02·√d·√d ≈ 1.3: LoRA alone cannot fit that; std 0.2 stands in for a trained head."""
     model = make_model(processor, text_config={"initializer_range": 0.2})
-    peft_model = vl.apply_lora(model, r=8, alpha=16, dropout=0.0)
+    peft_model = vl_lora.apply_lora(model, r=8, alpha=16, dropout=0.0)
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
     batch = VLChatCollator(processor)(rows())
     peft_model.train()
@@ -287,7 +289,7 @@ def test_lora_overfits_a_couple_of_pairs(processor, trained):
 
 
 def test_batched_left_padded_generation_equals_one_at_a_time(processor, trained):
-    model = vl.merge_lora(trained[0])
+    model = vl_lora.merge_lora(trained[0])
     prompts = [{**r, "answer": None} for r in rows()] + [{"images": [], "prompt": "OCR: text only", "answer": None}]
     collator = VLChatCollator(processor)
     gen = collator(prompts)
@@ -307,9 +309,9 @@ def test_batched_left_padded_generation_equals_one_at_a_time(processor, trained)
 @pytest.mark.parametrize("reentrant", [False, True])
 def test_gradient_checkpointing_with_peft(processor, reentrant):
     batch = VLChatCollator(processor)(rows())
-    target = vl.lora_target_regex(["language_model", "vision"])
-    reference = vl.apply_lora(make_model(processor), r=4, alpha=8, dropout=0.0, target_modules=target)
-    peft_model = vl.apply_lora(make_model(processor), r=4, alpha=8, dropout=0.0, target_modules=target)
+    target = vl_lora.lora_target_regex(["language_model", "vision"])
+    reference = vl_lora.apply_lora(make_model(processor), r=4, alpha=8, dropout=0.0, target_modules=target)
+    peft_model = vl_lora.apply_lora(make_model(processor), r=4, alpha=8, dropout=0.0, target_modules=target)
     for model in (reference, peft_model):
         with torch.no_grad():
             for name, p in model.named_parameters():

@@ -215,7 +215,9 @@ def export_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--int8", action="store_true", help="also write an int8-quantized ONNX graph (with --onnx)")
     parser.add_argument("--merge", action="store_true", help="merge adapters (LoRA) into the weights: a plain "
                                                               "transformers model directory (families with adapters)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing export directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output (a directory "
+                                                                  "holding ocrlab_model.json); any other non-empty "
+                                                                  "directory or file there is refused, never deleted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
     from ocrlab.errors import OcrlabError
@@ -243,7 +245,8 @@ def consolidate_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", "-o", required=True, help="the .ckpt file to write")
     parser.add_argument("--no-optimizer", action="store_true", help="leave the optimizer states out (weights only: "
                                                                    "for evaluation and export; cannot resume)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier checkpoint file at --output "
+                                                                  "(any other file there is refused, never deleted)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
     from ocrlab.errors import OcrlabError

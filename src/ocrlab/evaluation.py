@@ -1,7 +1,9 @@
 """``evaluate(cfg)``: score a checkpoint (and optionally a baseline) on a test split.
 
 The model comes from the checkpoint through the one loader (its class, label space and input
-spec are stored there); the data module takes what it needs from it. The family's own
+spec are stored there); the data module takes what it needs from it. Evaluation never generates
+data (:meth:`~ocrlab.datamodules.base.OcrDataModule.disable_generation`): it scores the data the
+config names, and a missing path or a folder of another format is an error saying what was expected. The family's own
 ``test_step`` computes the metrics. Writes into the run dir:
 
 * ``metrics.json``: the family's test metrics (``test/...``);
@@ -30,7 +32,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm import tqdm
 
-from ocrlab.errors import ConfigError
+from ocrlab.errors import ConfigError, DatasetError
 from ocrlab.loading import load_model
 from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_json, atomic_write_text
@@ -57,10 +59,11 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         atomic_write_json(output_dir / "quantization.json", model.quantization)
         log.info("quantized (%s): %s", cfg.quantize, {k: v for k, v in model.quantization.items() if k != "trainer"})
     datamodule = instantiate_checked(_data_for_evaluation(cfg.data), "data")
+    datamodule.disable_generation()  # score the data the user names; a misspelt path is an error naming it
     datamodule.attach_model(model)
     datamodule.prepare_splits(["test"])
     if not datamodule.has_split("test"):
-        raise ConfigError("no test data: give the test split's files (e.g. data.test_files=[...])")
+        raise DatasetError(datamodule.missing_split_error("test"))
 
     import pytorch_lightning as pl
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrlab.errors import CheckpointError, ConfigError
-from ocrlab.utils.io import atomic_directory
+from ocrlab.utils.io import atomic_directory, replace_refusal
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,8 @@ def consolidate_checkpoint(path: str | Path, *, weights: bool = True, optimizer:
 def consolidate_to_file(path: str | Path, output: str | Path, *, optimizer: bool = True,
                         overwrite: bool = False) -> Path:
     """Write a sharded checkpoint directory as one ``.ckpt`` file (atomically: the file appears
-    complete or not at all)."""
+    complete or not at all). ``overwrite`` replaces an existing ocrlab checkpoint file; any other
+    existing ``output`` is refused, naming what it is."""
     import torch
 
     from ocrlab.utils.io import atomic_write
@@ -183,10 +184,17 @@ def consolidate_to_file(path: str | Path, output: str | Path, *, optimizer: bool
     if not is_sharded_checkpoint(path):
         raise CheckpointError(f"{path} is not a sharded checkpoint directory (expected {DCP_INDEX} and "
                               f"{SHARDED_META} inside, as trainer=fsdp / fsdp2 write them)")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists (pass --overwrite to replace it)")
     if output.is_dir():
         raise CheckpointError(f"output {output} is a directory (expected a .ckpt file path)")
+    if output.exists() or output.is_symlink():
+        try:  # --overwrite replaces an earlier checkpoint, never a file of another kind
+            load_checkpoint(output, weights=False, optimizer=False)
+        except CheckpointError as e:
+            raise FileExistsError(f"output {output} exists and is not an ocrlab checkpoint ({e}): --overwrite "
+                                  "replaces only an earlier checkpoint file, nothing else; choose another --output "
+                                  "or move that file away yourself") from e
+        if not overwrite:
+            raise FileExistsError(f"{output} already exists (pass --overwrite to replace it)")
     ckpt = load_checkpoint(path, optimizer=optimizer)  # checked: an ocrlab checkpoint
     atomic_write(output, lambda f: torch.save(ckpt, f))
     log.info("consolidated %s into %s", path, output)
@@ -290,13 +298,23 @@ def export_model(path: str | Path, output: str | Path, overwrite: bool = False, 
     """Write the family's self-contained export of a checkpoint (or export) into ``output``.
 
     Written into a temporary sibling directory and renamed at the end: ``output`` appears
-    complete or not at all.
+    complete or not at all. An existing ``output`` may be an empty directory; with ``overwrite``
+    an earlier export (it holds ``ocrlab_model.json``), which is replaced. Anything else is refused
+    (``FileExistsError`` naming what it holds), with or without ``overwrite``: nothing the export
+    did not write is deleted.
     """
+    from ocrlab.lightning_modules.base import EXPORT_META
+
     output = Path(output)
-    if output.exists() and not overwrite:
+    what = "an ocrlab export"
+    refusal = replace_refusal(output, EXPORT_META, what)  # checked before the model loads: fails fast
+    if refusal is not None:
+        raise FileExistsError(f"export dir {refusal}: --overwrite replaces only an earlier export, nothing else; "
+                              "choose another --output or move that directory away yourself")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise FileExistsError(f"export dir {output} already exists (pass --overwrite to replace it)")
     module = load_model(path)
-    atomic_directory(output, lambda d: module.export(d, **options), replace=True)
+    atomic_directory(output, lambda d: module.export(d, **options), replace=True, marker=EXPORT_META, what=what)
     log.info("exported %s (%s) to %s", path, type(module).__name__, output)
     return output
 

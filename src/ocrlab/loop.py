@@ -13,13 +13,14 @@ round's best checkpoint.
 ``<loop.dir>/loop_state.json`` records each finished stage (written atomically after it), so the
 same command run again resumes at the round and stage it reached (an interrupted training resumes
 from its ``last.ckpt``); ``rounds=N`` larger than before adds rounds. A loop dir holds one loop:
-a different configuration is refused. ``rounds.json`` / ``rounds.csv`` hold one row of metrics per
-round (held-out metrics overall and on the hard kinds the round's plan targeted), printed and sent
-to the configured loggers.
+a different configuration is refused (the state's copy of it holds no secret). ``rounds.json`` /
+``rounds.csv`` hold one row of metrics per round (held-out metrics overall and on the hard kinds
+the round's plan targeted), printed and sent to the configured loggers.
 
 The loop drives the data module's generator settings and the model's scored answers. Each round's
 training runs in a process of its own (:mod:`ocrlab.training_process`), so it may use every
-device of the machine (``trainer=ddp trainer.devices=4``, ``trainer=fsdp``); the other stages run
+device of the machine (``trainer=ddp trainer.devices=4``, ``trainer=fsdp``) and ends with the
+loop however the loop ends (Ctrl-C, SIGTERM, SIGKILL), its workers with it; the other stages run
 in the loop's process, prediction on one device. The loop runs on one node.
 """
 
@@ -82,6 +83,10 @@ class Loop:
 
     # -- state ---------------------------------------------------------------------------------
     def _fingerprint(self) -> dict[str, Any]:
+        """The configuration that makes this loop, as given (unresolved), less the keys that do
+        not (:data:`_FREE_KEYS`), with no secret in it: secret-looking keys are left out, so a
+        secret given, changed or left out is not another loop, and its value never reaches
+        ``loop_state.json``."""
         plain = OmegaConf.to_container(self.cfg, resolve=False)
         for key in _FREE_KEYS:
             parent, _, leaf = key.rpartition(".")
@@ -91,7 +96,7 @@ class Loop:
             if isinstance(node, dict):
                 node.pop(leaf, None)
         plain.get("loop", {}).pop("dir", None)
-        return json.loads(json.dumps(plain, default=str))
+        return _without_secrets(plain)
 
     def _load_state(self) -> dict[str, Any]:
         path = self.dir / STATE_FILE
@@ -107,11 +112,14 @@ class Loop:
             raise LoopStateError(f"{path}: unreadable loop state ({e})") from None
         if state.get("format") != FORMAT:
             raise LoopStateError(f"{path}: not an ocrlab-loop state (format {FORMAT!r} expected)")
-        if state["config"] != fingerprint:
-            changed = sorted(_diff(state["config"], fingerprint))
+        # a state written before secrets were left out of it compares (and is saved) without them
+        stored = _without_secrets(state["config"])
+        if stored != fingerprint:
+            changed = sorted(_diff(stored, fingerprint))
             raise LoopStateError(f"loop.dir {self.dir} holds a loop with another configuration (changed: "
                                  f"{', '.join(changed[:8])}); run it with its own settings to resume it, or choose "
                                  "another loop.dir")
+        state["config"] = fingerprint
         done = sum(len(r["done"]) for r in state["rounds"].values())
         log.info("resuming the loop in %s (%d stage(s) done)", self.dir, done)
         return state
@@ -340,6 +348,12 @@ def _kind_metrics(report_path: str | None, kinds: list[str]) -> dict[str, float]
         if values:
             out[f"targeted/{metric}"] = sum(values) / len(values)
     return out
+
+
+def _without_secrets(plain: Any) -> Any:
+    from ocrlab.utils.secrets import without_secrets
+
+    return without_secrets(json.loads(json.dumps(plain, default=str)), drop=True)
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> set[str]:

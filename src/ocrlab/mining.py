@@ -41,8 +41,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ocrlab.metrics.extraction import TASKS, ExtractionScorer, field_group, subfield
-from ocrlab.synth.invoices.schema import CONTENT_FIELDS, FIELD_GROUPS, PLAN_NAMES, REGION_BLOCKS
+from ocrlab.metrics.extraction import TASKS, ExtractionScorer
+from ocrlab.metrics.field_matching import field_group, subfield
+from ocrlab.synth.invoices.schema import (
+    CONTENT_FIELDS,
+    FIELD_GROUPS,
+    PLAN_NAMES,
+    PLAN_SUBFIELDS,
+    REGION_BLOCKS,
+)
 from ocrlab.synth.plan import parse_plan
 from ocrlab.utils.io import atomic_write_json
 
@@ -70,13 +77,19 @@ def plan_field_key(path: str) -> str | None:
     """The synthesis-plan ``fields`` key of an error's key path (None: no field group).
 
     ``vendor.name`` -> ``vendor.name``; ``line_items.3.amount`` -> ``line_items.amount``;
-    ``issue_date`` -> ``dates.issue_date``; ``total`` -> ``total``.
+    ``issue_date`` -> ``dates.issue_date``; ``total`` -> ``total``. A path the ground truth does
+    not have (a hallucinated ``vendor.website``, ``line_items.0.sku``) counts for its longest
+    prefix that a plan may name (``vendor``, ``line_items``): the plan accepts only
+    :data:`~ocrlab.synth.invoices.schema.PLAN_SUBFIELDS`.
     """
     group = field_group(path)
     if group is None:
         return None
     sub = subfield(path)
-    return sub if sub.split(".")[0] == group else f"{group}.{sub}"
+    key = sub if sub.split(".")[0] == group else f"{group}.{sub}"
+    while key != group and key not in PLAN_SUBFIELDS[group]:
+        key = key.rsplit(".", 1)[0]
+    return key
 
 
 # -- inputs -------------------------------------------------------------------------------------------

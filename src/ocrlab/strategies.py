@@ -148,6 +148,29 @@ def job_state() -> tuple[dict[str, str | None], bool]:
 
 
 # -- strategies ------------------------------------------------------------------------------
+def contiguous_parameters(module: torch.nn.Module, strategy: str) -> list[str]:
+    """Make ``module``'s parameters contiguous before FSDP shards them; returns their names.
+
+    FSDP (1 and 2) saves its shards in the contiguous memory format only: a parameter kept in
+    another one (``model.channels_last=true``: the NHWC convolution weights of a CPU recipe) trained
+    an epoch and then failed at the first checkpoint ("Only torch.contiguous_format memory_format
+    is currently supported"). The values do not change; a model that converts its inputs to a
+    memory format in its forward still does, and its convolutions then take contiguous weights.
+    """
+    names = []
+    for name, param in module.named_parameters():
+        if not param.is_contiguous():
+            param.data = param.data.contiguous()
+            names.append(name)
+    if names:
+        from pytorch_lightning.utilities import rank_zero_info
+
+        rank_zero_info(f"{strategy}: {len(names)} parameter(s) in another memory format than the contiguous one "
+                       f"(e.g. {names[0]}; model.channels_last=true) are made contiguous: FSDP shards and saves "
+                       "that format only. Same values; inputs keep the model's format")
+    return names
+
+
 class DDPStrategy(_HydraJobProcesses, _LightningDDPStrategy):
     """Lightning's ``DDPStrategy`` (same arguments); workers reuse the job's run dir."""
 
@@ -226,7 +249,10 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
         root = getattr(self, "_fsdp_root", None)
         if root is not None and root.module is model:
             return root
-        if self.root_device.type != "cpu" or any(isinstance(m, FullyShardedDataParallel) for m in model.modules()):
+        wrapped = any(isinstance(m, FullyShardedDataParallel) for m in model.modules())
+        if not wrapped:
+            contiguous_parameters(model, "trainer=fsdp")
+        if self.root_device.type != "cpu" or wrapped:
             model = super()._setup_model(model)
             self._fsdp_root = model if isinstance(model, FullyShardedDataParallel) else None
             return model

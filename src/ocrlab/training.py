@@ -71,6 +71,10 @@ def _build(cfg: DictConfig, callbacks: list, resolved: dict) -> tuple:
         meta = checkpoint["ocrlab"]
         model.check_label_space(meta, f"resuming from {ckpt_path}")
         model.check_architecture(meta, checkpoint["state_dict"])
+        if rank_zero_only.rank == 0:
+            for change in model.resume_changes(meta):
+                log.warning("resuming from %s with another model config value than the checkpoint's: %s",
+                            ckpt_path, change)
         del checkpoint
     datamodule = instantiate_checked(cfg.data, "data")
     loggers = instantiate_group(cfg.get("logger"), "logger")

@@ -8,6 +8,12 @@ fully resolved config from ``<dir>/training_config.json`` and trains; rank 0 wri
 (metrics, best checkpoint) to ``<dir>/training_result.json``. A fresh process per training also
 hands each round's memory back to the system.
 
+The training process ends with the process that started it, however that ends: it runs in a
+process group of its own (:func:`ocrlab.utils.processes.run_process_group`); Ctrl-C or SIGTERM
+to the launcher is passed on to the group, which gets a grace period, then SIGKILL; a launcher
+killed outright (SIGKILL) leaves an orphan that kills its own group within a second. Its DDP
+workers end with it as well (each watches its parent, the training process).
+
 The launching process's config-group choices (``run_info``: the experiment a checkpoint records
 for ``evaluate.py``) travel with the config, since no Hydra job runs in the new process.
 """
@@ -17,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ocrlab.utils.io import atomic_write_json
+from ocrlab.utils.processes import PARENT_ENV, exit_with_parent, parent_pid_from_env, run_process_group
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,8 @@ def train_in_process(cfg: DictConfig, directory: str | Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in (*LAUNCHER_ENV, "GROUP_RANK", "RANK")}
     command = [sys.executable, "-m", "ocrlab.training_process", str(directory)]
     log.info("training in a new process: %s", " ".join(command))
-    code = subprocess.run(command, env=env, check=False).returncode
+    # its own process group, which ends with this process however it ends (run_process_group, main)
+    code = run_process_group(command, env=env)
     log_file = Path(plain["paths"]["output_dir"]) / "train.log"
     if code != 0:
         raise TrainingProcessError(f"the training process failed (exit code {code}); its log: {log_file}")
@@ -64,6 +71,10 @@ def train_in_process(cfg: DictConfig, directory: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # ends with its parent: the training process (its group's leader) ends its whole group, its
+    # DDP workers and data-loader workers with it; a DDP worker ends with the training process
+    exit_with_parent(parent_pid_from_env(), group=True)
+    os.environ[PARENT_ENV] = str(os.getpid())  # what the workers this process starts watch
     # logging first: pytorch_lightning, imported with no root handler, keeps its records to itself
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

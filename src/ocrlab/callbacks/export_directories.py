@@ -10,7 +10,9 @@ loads with ``ocrlab.loading.load_model`` and ``evaluate.py ckpt_path=<dir>``:
   callback's), with ``best_score.json`` beside it;
 * ``<dirpath>/last`` when training ends.
 
-Each is written into a temp sibling and renamed: a directory is complete or absent. Written by
+Each is written into a temp sibling and renamed: a directory is complete or absent; an existing
+one is replaced only if it is an earlier export (it holds ``ocrlab_model.json``) or empty, and
+anything else there is refused before training starts. Written by
 global rank 0; under a sharded strategy (``trainer=fsdp`` / ``fsdp2``: each rank holds a shard)
 every rank first takes part in gathering the full weights, and rank 0 exports an unsharded copy of
 the model built from them (what ``ocrlab-export`` does from a checkpoint): the whole model twice
@@ -29,7 +31,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocrlab.errors import ConfigError
-from ocrlab.utils.io import atomic_directory, atomic_write_json
+from ocrlab.utils.io import atomic_directory, atomic_write_json, replace_refusal
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,31 @@ class ExportDirectories(pl.Callback):
         self.export_options = dict(export_options or {})
         self.best_score: float | None = None
         self._last_step_saved = -1
+
+    # -- where ------------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Before training: each directory this callback may replace is absent, empty or an
+        earlier export (never a folder of other files, which replacing would delete); refused
+        now, on every rank, not after hours of training."""
+        if stage != "fit":
+            return
+        refusals = None
+        if trainer.is_global_zero:
+            refusals = self._refusals()
+        refusals = trainer.strategy.broadcast(refusals, src=0)
+        if refusals:
+            raise FileExistsError(
+                f"callbacks.export_directories.dirpath={self.dirpath}: {'; '.join(refusals)}; the callback replaces "
+                "only earlier exports there: choose another dirpath or move those away")
+
+    def _refusals(self) -> list[str]:
+        from ocrlab.lightning_modules.base import EXPORT_META
+
+        names = {name for name, used in (("best", self.monitor), ("last", self.save_last)) if used}
+        if self.dirpath.is_dir() and self.every_n_steps:
+            names |= {p.name for p in self.dirpath.glob("step_*") if p.name[5:].isdigit()}
+        found = (replace_refusal(self.dirpath / name, EXPORT_META, "an ocrlab export") for name in sorted(names))
+        return [r for r in found if r is not None]
 
     # -- when -------------------------------------------------------------------------------
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
@@ -113,8 +140,11 @@ class ExportDirectories(pl.Callback):
 
     @rank_zero_only
     def _write_rank_zero(self, pl_module: pl.LightningModule, name: str) -> bool:
+        from ocrlab.lightning_modules.base import EXPORT_META
+
         path = self.dirpath / name
-        atomic_directory(path, lambda d: pl_module.export(d, **self.export_options), replace=True)
+        atomic_directory(path, lambda d: pl_module.export(d, **self.export_options), replace=True,
+                         marker=EXPORT_META, what="an ocrlab export")
         log.info("export directory %s written", path)
         return True
 

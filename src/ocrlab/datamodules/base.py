@@ -29,7 +29,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ocrlab.datamodules.samplers import BucketBatchSampler
+from ocrlab.datamodules.samplers import BucketBatchSampler, EpochDataLoader
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,21 @@ class OcrDataModule(pl.LightningDataModule):
 
     def prepare_splits(self, splits: Sequence[str]) -> None:
         """Make the data of ``splits`` exist (generate synthetic data, if configured)."""
+
+    def missing_split_error(self, split: str) -> str:
+        """Why ``split`` has no data and what this module reads (the error of an entry point that
+        needs the split, e.g. ``evaluate.py`` and the test split)."""
+        return f"no {split} data configured for {type(self).__name__}"
+
+    # -- generation ------------------------------------------------------------------------
+    #: the generator's settings (the data config's ``synth``) when missing data is generated on
+    #: first use; None: nothing is ever generated, and missing data is an error naming its path
+    synth: dict | None = None
+
+    def disable_generation(self) -> None:
+        """Read only data that exists. ``evaluate.py`` scores the data a user names: a misspelt
+        path is an error naming it, never a test set generated into it."""
+        self.synth = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -119,7 +134,7 @@ class OcrDataModule(pl.LightningDataModule):
         world, rank = self._world()
         sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, bucket_by_length=self.bucket_by_length,
                                      seed=self.seed, num_replicas=world, rank=rank)
-        return DataLoader(
+        return EpochDataLoader(
             dataset,
             batch_sampler=sampler,
             collate_fn=collate or self.collate,

@@ -31,6 +31,7 @@ from ocrlab.datamodules.document_annotations import (
 from ocrlab.errors import ConfigError, DatasetError
 from ocrlab.text.document_inputs import IGNORE, DocumentEncoder, collate_windows
 from ocrlab.text.document_labels import DocumentLabelMap
+from ocrlab.utils.io import describe_dir
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ class DocumentDataModule(OcrDataModule):
 
     def source_files(self, split: str) -> list[Path]:
         return [self.split_dir(split) / "annotations"] if self.has_split(split) else []
+
+    def missing_split_error(self, split: str) -> str:
+        return (f"no {split} documents: {self.split_dir(split) / 'annotations'} is missing. data.data_dir is read in "
+                f"the document annotation format (label_map.json and {{train,val,test}}/{{images,annotations}}/, one "
+                f"JSON annotation per page); {describe_dir(self.data_dir)}")
 
     def prepare_splits(self, splits: Sequence[str]) -> None:
         if self.synth is None:

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from ocrlab.datamodules.base import OcrDataModule
 from ocrlab.errors import ConfigError, DatasetError
+from ocrlab.utils.io import describe_dir
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,11 @@ class InstructionPairsDataModule(OcrDataModule):
 
     def source_files(self, split: str) -> list[Path]:
         return [self.split_file(split)] if self.has_split(split) else []
+
+    def missing_split_error(self, split: str) -> str:
+        return (f"no {split} pairs: {self.split_file(split)} is missing. data.pairs_dir is read as instruction pairs "
+                f"(train.jsonl, val.jsonl, test.jsonl of chat rows, as ocrlab-synth pairs writes them); "
+                f"{describe_dir(self.pairs_dir)}")
 
     def prepare_splits(self, splits: Sequence[str]) -> None:
         from ocrlab.synth.pairs import MANIFEST_FILE

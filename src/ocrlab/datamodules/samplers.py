@@ -1,16 +1,18 @@
 """Batch samplers that are deterministic per (seed, epoch) and shard themselves across ranks.
 
-Lightning calls ``set_epoch`` on samplers that have it, so a run resumed from a checkpoint sees
-the same batches in the same order as an uninterrupted one, on any number of processes.
+Lightning calls ``set_epoch`` at each epoch's start (on ``loader.sampler`` and
+``loader.batch_sampler.sampler``), so a run resumed from a checkpoint sees the same batches in
+the same order as an uninterrupted one, on any number of processes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -43,6 +45,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        """Itself: Lightning sets the epoch of ``batch_sampler.sampler``, never of the batch sampler
+        (without this every epoch had epoch 0's batches)."""
+        return self
+
     def _all_batches(self) -> list[list[int]]:
         n = len(self.lengths)
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
@@ -69,3 +77,30 @@ class BucketBatchSampler(Sampler[list[int]]):
         n = len(self.lengths)
         n_batches = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         return math.ceil(n_batches / self.num_replicas)
+
+
+class EpochDataLoader(DataLoader):
+    """A ``DataLoader`` whose iterator asks the sampler for indices at the first batch, not when made.
+
+    Lightning makes the train iterator while setting the run up (to count the batches), before
+    a resumed run's epoch is restored, and sets the sampler's epoch afterwards; loader workers
+    are sent indices as soon as their iterator exists, which would be the epoch the sampler had
+    then (0). Started at the first ``next``, every epoch reads the batches of the epoch set.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        return _Deferred(super().__iter__)
+
+
+class _Deferred:
+    def __init__(self, start: Callable[[], Iterator[Any]]):
+        self._start = start
+        self._iterator: Iterator[Any] | None = None
+
+    def __iter__(self) -> _Deferred:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = self._start()
+        return next(self._iterator)

@@ -109,6 +109,10 @@ class TextLineDataModule(OcrDataModule):
     def has_split(self, split: str) -> bool:
         return bool(self.files[split]) or (self.correction_samples_dir is not None and split in ("train", "val"))
 
+    def missing_split_error(self, split: str) -> str:
+        return (f"no {split} lines: give the {split} split's PaddleOCR label files (image_path<TAB>label lines), "
+                f"e.g. data.{split}_files=[/data/rec/{split}.txt]")
+
     def prepare_splits(self, splits: Sequence[str]) -> None:
         """Generate the synthetic dataset if it is configured and a label file of ``splits``
         is missing. Without ``synth``, a missing data dir is an error naming it."""
@@ -140,11 +144,15 @@ class TextLineDataModule(OcrDataModule):
         recs = [r for p in self.label_paths(split) for r in read_label_file(p, self.image_root)]
         if self.correction_samples_dir is not None and split in ("train", "val"):
             recs += self._correction_split[split]
-        return self._check_charset(recs)
+        return self._check_charset(recs, split)
 
-    def _check_charset(self, records: list[LineRecord]) -> list[LineRecord]:
-        """Labels with characters outside the charset: an error, or skipped and counted (``skip``)."""
+    def _check_charset(self, records: list[LineRecord], split: str = "") -> list[LineRecord]:
+        """Labels with characters outside the charset: an error, or skipped and counted (``skip``).
+        A split that ``skip`` leaves empty is an error naming the option and what it removed."""
+        from collections import Counter
+
         kept: list[LineRecord] = []
+        chars: Counter[str] = Counter()  # unknown character -> lines it removed
         for rec in records:
             unknown = self.charset.unknown_chars(rec.label)
             if not unknown:
@@ -158,6 +166,19 @@ class TextLineDataModule(OcrDataModule):
                 )
             self.warn_sample("skipped_unknown_chars", "skipping %s: characters outside the charset: %s",
                              rec.source, shown)
+            chars.update(unknown)
+        removed = len(records) - len(kept)
+        if removed:
+            what = (f"{removed} for characters outside the charset {self.charset.name!r} (the most frequent: "
+                    + ", ".join(f"{c!r} (U+{ord(c):04X}) in {n} lines" for c, n in chars.most_common(5))
+                    + (f", and {len(chars) - 5} more characters" if len(chars) > 5 else "") + ")")
+            if not kept:
+                raise DatasetError(
+                    f"no {split} lines left in {[str(p) for p in self.source_files(split)]}: data.on_unknown_char=skip "
+                    f"removed all {len(records)} of them, by cause: {what}; use a charset that has these characters "
+                    "(the model's charset) or fix the labels")
+            log.warning("data.on_unknown_char=skip removed %d of %d %s lines, by cause: %s",
+                        removed, len(records), split, what)
         return kept
 
     def build_dataset(self, split: str) -> LineDataset:

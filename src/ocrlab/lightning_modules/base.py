@@ -13,6 +13,7 @@ see the README's "Adding a family".
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
 from collections import Counter
@@ -27,6 +28,8 @@ from pytorch_lightning.utilities import grad_norm
 
 from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.utils.io import atomic_write, atomic_write_json
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "ocrlab"
 # 1: CRNN-only checkpoints (charset beside the model config); 2: label space frozen into the config
@@ -58,6 +61,8 @@ class OcrModule(pl.LightningModule):
         self.run_info: dict = {}
         # warnings about individual samples (kind -> count), read by the training report
         self.sample_warnings: Counter[str] = Counter()
+        # set by on_load_checkpoint when resuming at an epoch's end (finish_interrupted_epoch)
+        self._resumed_at_epoch_end = False
 
     # -- the label space ---------------------------------------------------------------------
     def label_space(self) -> dict[str, Any]:
@@ -137,6 +142,9 @@ class OcrModule(pl.LightningModule):
                               "(by default the attribute `net`)")
         if isinstance(root, FSDPModule):
             return
+        from ocrlab.strategies import contiguous_parameters
+
+        contiguous_parameters(self, "trainer=fsdp2")
         for unit in self.fsdp_units():
             if not isinstance(unit, FSDPModule):
                 fully_shard(unit, mesh=dp_mesh)
@@ -165,7 +173,15 @@ class OcrModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.optimizer_parameters())
         if self.scheduler_factory is None:
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)  # also sets up the train loader
+        estimated = int(self.trainer.estimated_stepping_batches)  # also sets up the train loader
+        # a step budget is the schedule's length, whatever stops the run earlier (trainer.max_epochs,
+        # max_time, a kill): a run stopped early and resumed then follows the uninterrupted run's schedule
+        max_steps = self.trainer.max_steps
+        total = max_steps if max_steps is not None and max_steps > 0 else estimated
+        if total > estimated:
+            log.info("the learning-rate schedule spans trainer.max_steps=%d steps; the run's other limits "
+                     "(max_epochs=%s) end it after %d (resume from its last.ckpt to go on)", total,
+                     self.trainer.max_epochs, estimated)
         batches = self.trainer.num_training_batches
         # an iterable dataset of unknown length: one "epoch" is the whole run
         per_epoch = math.ceil(batches / self.trainer.accumulate_grad_batches) if math.isfinite(batches) else total
@@ -285,6 +301,20 @@ class OcrModule(pl.LightningModule):
         rng = per_rank[rank] if len(per_rank) == world else meta.get("rng")
         if rng:
             _set_rng_states(rng)
+        self._resumed_at_epoch_end = finish_interrupted_epoch(checkpoint)
+
+    def on_train_start(self) -> None:
+        """After a resume at an epoch's end (:func:`finish_interrupted_epoch`), the next epoch
+        starts as in an uninterrupted run. A family overriding this hook calls ``super()``.
+        (The schedules step per optimizer step, :meth:`configure_optimizers`: a scheduler stepped
+        per epoch, which Lightning steps after ``on_train_epoch_end``, would miss that step.)"""
+        if self._resumed_at_epoch_end:
+            self._resumed_at_epoch_end = False
+            # Lightning keeps its loops "restarting" after any resume with a step budget
+            # (max_steps): the epoch loop would then train one more batch in the finished epoch
+            # when no validation is due at its last batch, or skip a validation and step the
+            # schedule once more when one is. The epoch is finished: nothing is to be restarted.
+            self.trainer.fit_loop.epoch_loop.restarting = False
 
     def check_label_space(self, meta: dict, context: str) -> None:
         """The checkpoint's label space must be this model's: a clear error otherwise."""
@@ -300,6 +330,21 @@ class OcrModule(pl.LightningModule):
                 current.check_same(instantiate(stored[key]), context)
             elif stored[key] != current.to_config():
                 raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
+
+    #: model config keys that change how the model computes but not its weights (e.g. a memory
+    #: format), each with what resuming across a change of it does: logged when a run resumes
+    resume_notes: ClassVar[dict[str, str]] = {}
+
+    def resume_changes(self, meta: dict) -> list[str]:
+        """The model config values of this run that differ from the checkpoint's although the
+        weights fit (:meth:`check_architecture` passed; training-only keys aside), each with
+        what resuming across it does (:attr:`resume_notes`)."""
+        out = []
+        for key, old, new in config_changes(meta.get("model_config") or {}, self.frozen_config()):
+            note = self.resume_notes.get(key, "the weights do not depend on it: they load unchanged and this run "
+                                              "uses its own value")
+            out.append(f"{key}: checkpoint {_short(old)} vs this run {_short(new)}: {note}")
+        return out
 
     def check_architecture(self, meta: dict, state_dict: dict) -> None:
         """Same parameter names and shapes as the checkpoint, or an error saying which model
@@ -351,6 +396,12 @@ class OcrModule(pl.LightningModule):
 
 def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     """``key: checkpoint X vs this run Y`` for the leaves that differ (training-only keys skipped)."""
+    return [f"{key}: checkpoint {_short(a)} vs this run {_short(b)}" for key, a, b in config_changes(old, new, prefix)]
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, checkpoint value, this run's value)`` for the leaves that differ
+    (training-only keys skipped)."""
     out = []
     for key in sorted(set(old) | set(new), key=str):
         if not prefix and key in TRAINING_ONLY_KEYS:
@@ -358,9 +409,9 @@ def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         name = f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, f"{name}.")
+            out += config_changes(a, b, f"{name}.")
         elif a != b:
-            out.append(f"{name}: checkpoint {_short(a)} vs this run {_short(b)}")
+            out.append((name, a, b))
     return out
 
 
@@ -369,15 +420,61 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def finish_interrupted_epoch(checkpoint: dict) -> bool:
+    """Make a checkpoint written at an epoch's end (``on_train_epoch_end``: ``last.ckpt``, the
+    periodic ones) resume where an uninterrupted run goes on: the next epoch's first batch.
+    Returns whether the checkpoint was one (its loop state is then changed in place).
+
+    Lightning (2.6) resumes such a checkpoint inside the finished epoch: with a step budget
+    (``max_steps``) and no validation due at that epoch's last batch, it trains one batch more
+    in that epoch from a fresh data iterator, and every later epoch boundary, sampler epoch and
+    batch falls one step off the uninterrupted run's. Here the epoch is counted as completed and
+    the per-epoch counters are reset, as the loops do between two epochs.
+    """
+    loops = checkpoint.get("loops") or {}
+    fit = loops.get("fit_loop")
+    if not isinstance(fit, dict) or not isinstance(fit.get("epoch_progress"), dict):
+        return False
+    epochs = fit["epoch_progress"]
+    batches = fit.get("epoch_loop.batch_progress") or {}
+    try:
+        ends = [(p["ready"], p["started"], p["processed"], p["completed"]) for p in (epochs["total"], epochs["current"])]
+    except (KeyError, TypeError):
+        return False
+    # on_train_epoch_end: the epoch processed, not yet counted as completed; all its batches done
+    at_epoch_end = all(r == s == p == c + 1 for r, s, p, c in ends)
+    if not at_epoch_end or not batches.get("is_last_batch"):
+        return False
+    for progress in (epochs["total"], epochs["current"]):
+        progress["completed"] += 1
+    _zero(batches.get("current"))
+    batches["is_last_batch"] = False
+    _zero((fit.get("epoch_loop.scheduler_progress") or {}).get("current"))
+    optimizer = ((fit.get("epoch_loop.automatic_optimization.optim_progress") or {}).get("optimizer") or {})
+    for part in optimizer.values():
+        _zero(part.get("current") if isinstance(part, dict) else None)
+    val = fit.get("epoch_loop.val_loop.batch_progress") or {}
+    _zero(val.get("total"))  # validations run in the epoch (val_check_interval < 1.0)
+    return True
+
+
+def _zero(counters: dict | None) -> None:
+    for key in counters or {}:
+        counters[key] = 0
+
+
 def _rng_states() -> dict:
     """Global RNG states as tensors and plain lists (``weights_only``-loadable)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
-    return {
+    states = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "python": [py_state[0], list(py_state[1]), py_state[2]],
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its own generator
+        states["cuda"] = torch.cuda.get_rng_state()  # this rank's device
+    return states
 
 
 def _set_rng_states(states: dict) -> None:
@@ -386,3 +483,5 @@ def _set_rng_states(states: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])

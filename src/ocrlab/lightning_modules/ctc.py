@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 class CTCRecognizer(TextRecognitionModule):
     """``backbone`` is a built module; ``neck`` and ``head`` are factories (sizes are inferred);
     ``channels_last``: see :class:`~ocrlab.nets.recognizer.CTCRecognitionNet`."""
+
+    resume_notes: ClassVar[dict[str, str]] = {
+        "channels_last": "the backbone's memory format (NHWC or NCHW) is not part of the weights: they load unchanged "
+                         "and this run computes in its own format, which rounds floats differently (the run is not "
+                         "bit-identical to one continued in the checkpoint's format)",
+    }
 
     def __init__(self, charset: Charset, backbone: nn.Module, neck: Callable[..., nn.Module],
                  head: Callable[..., nn.Module], optimizer: Callable[..., torch.optim.Optimizer],

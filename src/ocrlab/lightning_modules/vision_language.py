@@ -84,6 +84,7 @@ class PaddleOCRVL(OcrModule):
                  generation: dict | None = None, score_tables: bool = True, evaluate_base: bool = False):
         super().__init__(optimizer, scheduler)
         from ocrlab.nets import vision_language as vl
+        from ocrlab.nets.vision_language_lora import apply_lora, lora_target_regex
 
         self.pretrained = pretrained
         if pretrained is not None:
@@ -107,8 +108,8 @@ class PaddleOCRVL(OcrModule):
             unknown = sorted(set(lora) - set(DEFAULT_LORA))
             if unknown:
                 raise ConfigError(f"model.lora: unknown key(s) {unknown}; expected {sorted(DEFAULT_LORA)}")
-            target = self.lora["target_modules"] or vl.lora_target_regex(self.lora["parts"], self.lora["modules"])
-            model = vl.apply_lora(model, self.lora["r"], self.lora["alpha"], self.lora["dropout"], target)
+            target = self.lora["target_modules"] or lora_target_regex(self.lora["parts"], self.lora["modules"])
+            model = apply_lora(model, self.lora["r"], self.lora["alpha"], self.lora["dropout"], target)
         # from_pretrained returns the model in eval mode and Lightning does not switch modes at fit
         # start: without this a pretrained base trained in eval mode, unless evaluate_base's
         # self.train() ran first (so a resumed run, which skips that, differed from a straight one)
@@ -135,12 +136,13 @@ class PaddleOCRVL(OcrModule):
         from transformers import PaddleOCRVLForConditionalGeneration
 
         from ocrlab.nets import vision_language as vl
+        from ocrlab.nets.vision_language_processor import align_config, reserved_token_ids
 
         cfg = vl.model_config(net)
         if processor.ready:
-            vl.align_config(cfg, processor.get().tokenizer, min_vocab_size=processor.vocab_size)
+            align_config(cfg, processor.get().tokenizer, min_vocab_size=processor.vocab_size)
         else:  # the tokenizer is trained when the data exists; its special ids are fixed
-            ids = vl.reserved_token_ids()
+            ids = reserved_token_ids()
             cfg.text_config.vocab_size = processor.vocab_size
             for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
                 setattr(cfg.text_config, key, ids[key])
@@ -148,7 +150,7 @@ class PaddleOCRVL(OcrModule):
                 setattr(cfg, key, ids[key])
         cfg._attn_implementation = "sdpa"
         model = PaddleOCRVLForConditionalGeneration(cfg)
-        ids = vl.reserved_token_ids() if not processor.ready else None
+        ids = reserved_token_ids() if not processor.ready else None
         gen = model.generation_config
         if ids is not None:
             gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = ids["pad_token_id"], ids["eos_token_id"], ids[
@@ -176,7 +178,7 @@ class PaddleOCRVL(OcrModule):
         return list(self.base_model.model.language_model.layers)
 
     def vl_collator(self):
-        from ocrlab.nets.vision_language import check_consistent
+        from ocrlab.nets.vision_language_processor import check_consistent
         from ocrlab.text.vl_inputs import VLChatCollator
 
         processor = self.processor.get()  # trains the tokenizer on first use
@@ -192,12 +194,13 @@ class PaddleOCRVL(OcrModule):
         through a temporary model directory and come back quantized on the current GPU."""
         from ocrlab import quantization as q
         from ocrlab.nets import vision_language as vl
+        from ocrlab.nets.vision_language_lora import merge_lora
 
         if mode in q.BNB_MODES:
             q.require_cuda_bitsandbytes(mode)  # before the merge: the model is unchanged when this fails
         merged = bool(self.lora)
         if self.lora:
-            self.net, self.lora = vl.merge_lora(self.net), None
+            self.net, self.lora = merge_lora(self.net), None
         if mode == q.INT8:
             report = q.dynamic_int8(self.net.cpu())
             return {**report, "lora_merged": merged,
@@ -366,6 +369,7 @@ class PaddleOCRVL(OcrModule):
 
     # -- the weights the run starts from, scored first -----------------------------------------
     def on_train_start(self) -> None:
+        super().on_train_start()
         if not self.evaluate_base or self.trainer.global_step > 0 or self.trainer.datamodule is None:
             return
         import itertools
@@ -407,12 +411,13 @@ class PaddleOCRVL(OcrModule):
         if unsupported:
             raise ValueError(f"{type(self).__name__} has no export option {unsupported} (it has: merge)")
         from ocrlab.nets import vision_language as vl
+        from ocrlab.nets.vision_language_lora import merge_lora, save_adapter
 
         directory = Path(directory)
         processor = self.processor.get()
         layout: dict[str, Any] = {"merged": bool(merge or not self.lora)}
         if self.lora and not merge:
-            vl.save_adapter(self.net, directory / ADAPTER_DIR)
+            save_adapter(self.net, directory / ADAPTER_DIR)
             processor.save_pretrained(str(directory / ADAPTER_DIR))
             layout["adapter"] = ADAPTER_DIR
             if self.pretrained is None:  # no directory to name as the base: write it (without the
@@ -420,7 +425,7 @@ class PaddleOCRVL(OcrModule):
                 vl.save_pretrained(copy.deepcopy(self.net).unload(), processor, directory / MODEL_DIR)
                 layout["base"] = MODEL_DIR
         else:
-            model = vl.merge_lora(copy.deepcopy(self.net)) if self.lora else self.net
+            model = merge_lora(copy.deepcopy(self.net)) if self.lora else self.net
             vl.save_pretrained(model, processor, directory / MODEL_DIR)
             layout["model"] = MODEL_DIR
         meta = {**self.checkpoint_metadata(), "export": layout}
@@ -445,7 +450,7 @@ class PaddleOCRVL(OcrModule):
         config.update(pretrained=base, lora=None)
         config.pop("processor", None)
         module = build_model(config)
-        from ocrlab.nets.vision_language import load_adapter
+        from ocrlab.nets.vision_language_lora import load_adapter
 
         module.net = load_adapter(module.net, adapter)
         module.lora = {**DEFAULT_LORA, **(meta["model_config"].get("lora") or {})}

@@ -3,17 +3,18 @@
 A model answers a task (:data:`TASK_FIELDS`: ``full``, ``vendor``, ``client``, ``line_items``,
 ``summary``; or ``table``, a table as OTSL/HTML) with generated text. Each answer is scored by:
 
-* :func:`parse_json_output`: the first JSON object of the text (code fences and leading prose
-  skipped). Nothing is repaired: truncated or invalid JSON, an array, duplicate keys or NaN make
-  the answer invalid, a scored failure (every expected field wrong), never an exception.
-* field accuracy over key paths (:func:`flatten`: ``vendor.name``, ``line_items.0.amount``), the
-  union of the true paths and the predicted paths under the task's fields (a hallucinated line
-  item is an error). ``exact``: same JSON value; ``normalized`` (:func:`values_match`): null,
-  missing and blank agree, amounts and quantities compare as ``Decimal`` (through
-  :func:`ocrlab.synth.money.parse_amount`, decimal separator inferred, currency signs ignored),
-  dates as ISO (``2026-09-06`` or the locale's printed format), other text after
-  :func:`~ocrlab.text.normalize.normalize_text` and case folding. Line items align by index.
-  A field error is a normalized mismatch.
+* :func:`~ocrlab.metrics.json_output.parse_json_output`: the first JSON object of the text
+  (code fences and leading prose skipped). Nothing is repaired: truncated or invalid JSON, an
+  array, duplicate keys or NaN make the answer invalid, a scored failure (every expected field
+  wrong), never an exception.
+* field accuracy over key paths (:mod:`ocrlab.metrics.field_matching`; :func:`flatten`:
+  ``vendor.name``, ``line_items.0.amount``), the union of the true paths and the predicted paths
+  under the task's fields (a hallucinated line item is an error). ``exact``: same JSON value;
+  ``normalized`` (:func:`values_match`): null, missing and blank agree, amounts and quantities
+  compare as ``Decimal`` (through :func:`ocrlab.synth.money.parse_amount`, decimal separator
+  inferred, currency signs ignored), dates as ISO (``2026-09-06`` or the locale's printed
+  format), other text after :func:`~ocrlab.text.normalize.normalize_text` and case folding.
+  Line items align by index. A field error is a normalized mismatch.
 * Donut's ``JSONParseEvaluator`` (``donut/util.py``): micro P/R/F1 over flattened (key, value)
   pairs of the normalized trees (:func:`f1_counts`) and normalized tree-edit-distance accuracy
   (:func:`tree_accuracy`), with its node construction and costs; the tests check both against
@@ -24,12 +25,14 @@ A model answers a task (:data:`TASK_FIELDS`: ``full``, ``vendor``, ``client``, `
   costs (the number ``zss`` finds); leaf edit distances use ``rapidfuzz`` (the reference:
   ``nltk.edit_distance``, equal values); and on inputs the reference cannot score, F1 with no
   pair on either side is 1 and an answer that normalizes to nothing gives accuracy 1 if the
-  prediction does too, else 0 (the reference divides by zero).
-* :func:`validate_numbers`: ``quantity x unit_price = amount`` per line (half a minor unit: the
-  generator rounds half-up), ``sum(line amounts) = subtotal`` and
-  ``subtotal - discounts + taxes + shipping = total``, each sum within one minor unit of the
-  currency per summed term (documents that round each printed amount stay consistent; the
-  generator's are exact). Discounts count by their absolute value (some are printed negative).
+  prediction does too, else 0 (the reference divides by zero). These live in
+  :mod:`ocrlab.metrics.json_tree`.
+* :func:`~ocrlab.metrics.numeric_consistency.validate_numbers`: ``quantity x unit_price =
+  amount`` per line (half a minor unit: the generator rounds half-up), ``sum(line amounts) =
+  subtotal`` and ``subtotal - discounts + taxes + shipping = total``, each sum within one minor
+  unit of the currency per summed term (documents that round each printed amount stay
+  consistent; the generator's are exact). Discounts count by their absolute value (some are
+  printed negative).
 * TEDS / TEDS-S (:mod:`ocrlab.metrics.tables`): of the ``table`` task's OTSL/HTML against the
   ground truth's ``table_html``, and for answers holding line items, of the items' table
   (:func:`line_items_table`, columns :data:`LINE_ITEM_FIELDS`) against the true items' table.
@@ -44,14 +47,12 @@ from __future__ import annotations
 
 import copy
 import html
-import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ocrlab.metrics.field_matching import compare_fields, field_group, subfield
+from ocrlab.metrics.json_output import parse_json_output
 from ocrlab.metrics.json_tree import (  # noqa: F401  (re-exported: the Donut-style scores)
     Tree,
     donut_flatten,
@@ -62,11 +63,9 @@ from ocrlab.metrics.json_tree import (  # noqa: F401  (re-exported: the Donut-st
     tree_accuracy,
     tree_edit_distance,
 )
+from ocrlab.metrics.numeric_consistency import NUMERIC_CHECKS, validate_numbers
 from ocrlab.metrics.tables import teds, teds_struct
-from ocrlab.synth.invoices.locales import LOCALES
-from ocrlab.synth.invoices.schema import CONTENT_FIELDS, FIELD_GROUPS, GROUND_TRUTH_SCHEMA, LINE_ITEM_FIELDS
-from ocrlab.synth.money import CURRENCIES, NUMBER_STYLES, parse_amount
-from ocrlab.text.normalize import normalize_text
+from ocrlab.synth.invoices.schema import CONTENT_FIELDS, LINE_ITEM_FIELDS
 
 TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "full": CONTENT_FIELDS,
@@ -78,277 +77,7 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
 TABLE_TASK = "table"
 TASKS: tuple[str, ...] = (*TASK_FIELDS, TABLE_TASK)
 NUMERIC_TASKS = ("full", "line_items", "summary")
-NUMERIC_CHECKS = ("line_item_amounts", "line_items_sum", "total")
 OVERALL_WEIGHTS = {"field_accuracy_normalized": 0.6, "teds": 0.2, "numeric_consistency": 0.2}
-_FIELD_GROUP = {f: g for g, fields in FIELD_GROUPS.items() for f in fields}
-
-
-# -- field kinds, from the ground-truth schema ----------------------------------------------------
-def _schema_kinds() -> dict[str, str]:
-    """``{sub-field path: "number" | "date"}``: decimal strings and dates of the schema."""
-    kinds: dict[str, str] = {}
-
-    def visit(node: Mapping[str, Any], path: str) -> None:
-        options = [node, *node.get("anyOf", [])]
-        if any("pattern" in o and re.fullmatch(o["pattern"], "-1234.5") for o in options):
-            kinds[path] = "number"  # decimal strings: amounts and quantities
-        elif path.endswith("rate"):  # tax rates are free strings ("19", "5.5") but numbers too
-            kinds[path] = "number"
-        elif node.get("format") == "date":
-            kinds[path] = "date"
-        for key, sub in node.get("properties", {}).items():
-            visit(sub, f"{path}.{key}")
-        if isinstance(node.get("items"), Mapping):
-            visit(node["items"], path)
-
-    for name in CONTENT_FIELDS:
-        visit(GROUND_TRUTH_SCHEMA["properties"][name], name)
-    return kinds
-
-
-FIELD_KINDS = _schema_kinds()
-_COUNTS = {"line_items.quantity"}  # decimal strings that are not money (no currency minor unit)
-if not _COUNTS <= set(FIELD_KINDS):
-    raise ImportError(f"the ground-truth schema has no {sorted(_COUNTS - set(FIELD_KINDS))}: update _COUNTS")
-
-
-def subfield(path: str) -> str:
-    """A key path without list indices: ``line_items.3.amount`` -> ``line_items.amount``."""
-    return ".".join(p for p in path.split(".") if not p.isdigit())
-
-
-def field_group(path: str) -> str | None:
-    """The :data:`FIELD_GROUPS` group of a key path (None for ungrouped fields)."""
-    return _FIELD_GROUP.get(path.split(".")[0])
-
-
-# -- parsing generated text -----------------------------------------------------------------------
-_FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-
-
-def parse_json_output(text: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """``(object, None)`` or ``(None, why not)`` for a model's generated text.
-
-    The first fenced block (```` ```json ... ``` ````) if any, else the whole text; the JSON
-    object starts at its first ``{`` (text around it is ignored, text after it too).
-    """
-    if not isinstance(text, str):
-        return None, f"expected generated text (str), got {type(text).__name__}"
-    fence = _FENCE.search(text)
-    body = fence.group(1) if fence else text
-    if body.lstrip().startswith("["):
-        return None, "the output is a JSON array; expected an object"
-    start = body.find("{")
-    if start < 0:
-        return None, "no JSON object in the output"
-    try:
-        obj, _ = _DECODER.raw_decode(body, start)
-    except json.JSONDecodeError as error:
-        cut = " (the output ends inside the object: truncated?)" if error.pos >= len(body.rstrip()) else ""
-        return None, f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}{cut}"
-    except ValueError as error:
-        return None, f"invalid JSON: {error}"
-    return obj, None
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """``{key path: scalar}`` of a JSON value; list items by index, empty containers dropped."""
-    out: dict[str, Any] = {}
-
-    def visit(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, f"{key}.{k}" if key else str(k))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                visit(v, f"{key}.{i}" if key else str(i))
-        else:
-            out[key] = value
-
-    visit(obj, prefix)
-    return out
-
-
-# -- normalized comparison ------------------------------------------------------------------------
-def parse_number(value: Any, decimals: int | None = None) -> Decimal | None:
-    """A number as written (``"1.234,56 €"``, ``"¥12,300"``, ``"19%"``, ``12.5``) or None.
-
-    The decimal separator is the last ``.``/``,`` unless it repeats or, for an amount whose
-    currency has ``decimals`` other than 3, three digits follow it (``12,300``: grouping).
-    """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        number = Decimal(str(value))
-        return number if number.is_finite() else None
-    if not isinstance(value, str) or not any(ch.isdigit() for ch in value):
-        return None
-    seps = [ch for ch in value if ch in ".,"]
-    decimal_sep = "."
-    if seps:
-        last = seps[-1]
-        other = "," if last == "." else "."
-        tail = re.match(r"\d*", value[value.rindex(last) + 1:]).group()  # type: ignore[union-attr]
-        if seps.count(last) > 1:
-            decimal_sep = other
-        elif other in seps or decimals is None or decimals == 3 or len(tail) != 3:
-            decimal_sep = last
-        else:
-            decimal_sep = other
-    style = NUMBER_STYLES["en" if decimal_sep == "." else "de"]
-    try:
-        return parse_amount(value, style)
-    except (ValueError, InvalidOperation):
-        return None
-
-
-def normalize_date(value: Any, locale: str | None = None) -> str | None:
-    """ISO date of ``2026-09-06`` or of the locale's printed format (Thai: Buddhist year)."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        pass
-    profile = LOCALES.get(locale or "")
-    if profile is None:
-        return None
-    buddhist = "{be}" in profile.date_format
-    try:
-        day = datetime.strptime(text, profile.date_format.replace("{be}", "%Y")).date()
-        return (day.replace(year=day.year - 543) if buddhist else day).isoformat()
-    except ValueError:
-        return None
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _text(value: Any) -> str:
-    return normalize_text(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).casefold()
-
-
-def values_match(pred: Any, true: Any, path: str, currency: str | None = None, locale: str | None = None) -> bool:
-    """Normalized equality of a predicted and a true value at ``path`` (see module docstring)."""
-    if _blank(pred) or _blank(true):
-        return _blank(pred) and _blank(true)
-    kind = FIELD_KINDS.get(subfield(path))
-    if kind == "number":
-        money = subfield(path) not in _COUNTS and not path.endswith("rate") and currency in CURRENCIES
-        decimals = CURRENCIES[currency].decimals if money and currency else None
-        a, b = parse_number(pred, decimals), parse_number(true, decimals)
-        if a is not None and b is not None:
-            return a == b
-    elif kind == "date":
-        a_date, b_date = normalize_date(pred, locale), normalize_date(true, locale)
-        if a_date and b_date:
-            return a_date == b_date
-    return _text(pred) == _text(true)
-
-
-def compare_fields(pred: Mapping[str, Any] | None, truth: Mapping[str, Any], fields: Sequence[str],
-                   currency: str | None = None, locale: str | None = None
-                   ) -> tuple[dict[str, list[bool]], dict[str, dict[str, Any]]]:
-    """``({path: [exact, normalized]}, {path: {"expected", "predicted"}})`` over the true paths
-    and the predicted paths under ``fields`` (blank extra predictions are not fields). No
-    prediction (``None``: invalid output) gets every true path wrong, null ones too."""
-    true_flat, pred_flat = flatten(dict(truth)), flatten(dict(pred or {}))
-    if pred is None:
-        return ({path: [False, False] for path in true_flat},
-                {path: {"expected": t, "predicted": None} for path, t in true_flat.items()})
-    extra = [p for p, v in pred_flat.items()
-             if p not in true_flat and p.split(".")[0] in fields and not _blank(v)]
-    results: dict[str, list[bool]] = {}
-    errors: dict[str, dict[str, Any]] = {}
-    for path in [*true_flat, *extra]:
-        t, p = true_flat.get(path), pred_flat.get(path)
-        exact = path in true_flat and path in pred_flat and type(t) is type(p) and t == p
-        normalized = path in true_flat and values_match(p, t, path, currency, locale)
-        results[path] = [exact, normalized]
-        if not normalized:
-            errors[path] = {"expected": t, "predicted": p}
-    return results, errors
-
-
-# -- numeric consistency ----------------------------------------------------------------------------
-def validate_numbers(doc: Mapping[str, Any], currency: str | None = None, tolerance_units: int = 1) -> dict[str, Any]:
-    """The arithmetic of a (predicted or true) document.
-
-    ``{"checks": {name: True | False | None}, "consistent": bool | None, "problems": [...]}``:
-    a check is None when its fields are absent (``summary`` answers have no line items);
-    ``consistent`` is None when no check applies, else whether all that apply pass.
-    """
-    code = currency or doc.get("currency")
-    unit = CURRENCIES[code].minor_unit if code in CURRENCIES else Decimal("0.01")
-    decimals = CURRENCIES[code].decimals if code in CURRENCIES else None
-    checks: dict[str, bool | None] = dict.fromkeys(NUMERIC_CHECKS)
-    problems: list[str] = []
-
-    def number(value: Any, where: str, counts: bool = False) -> Decimal | None:
-        n = parse_number(value, None if counts else decimals)
-        if n is None:
-            problems.append(f"{where}: {value!r} is not a number")
-        return n
-
-    subtotal = number(doc["subtotal"], "subtotal") if "subtotal" in doc else None
-    items = doc.get("line_items")
-    if isinstance(items, list) and items:
-        checks["line_item_amounts"] = True
-        amounts: list[Decimal | None] = []
-        for i, item in enumerate(items):
-            item = item if isinstance(item, Mapping) else {}
-            q = number(item.get("quantity"), f"line_items.{i}.quantity", counts=True)
-            u, a = number(item.get("unit_price"), f"line_items.{i}.unit_price"), number(item.get("amount"),
-                                                                                       f"line_items.{i}.amount")
-            amounts.append(a)
-            if q is None or u is None or a is None:
-                checks["line_item_amounts"] = False
-            elif abs(q * u - a) > unit / 2:
-                checks["line_item_amounts"] = False
-                problems.append(f"line_items.{i}: {q} x {u} = {q * u}, amount {a}")
-        if "subtotal" in doc:
-            ok = subtotal is not None and None not in amounts
-            if ok and abs(sum(amounts, Decimal(0)) - subtotal) > unit * len(items) * tolerance_units:  # type: ignore[arg-type]
-                ok = False
-                problems.append(f"line amounts sum to {sum(amounts, Decimal(0))}, subtotal {subtotal}")  # type: ignore[arg-type]
-            checks["line_items_sum"] = ok
-    if "total" in doc and "subtotal" in doc:
-        terms: list[tuple[Decimal | None, int]] = [(subtotal, 1)]
-        for name, key, sign in (("discounts", "amount", -1), ("taxes", "amount", 1)):
-            entries = doc.get(name) or []
-            for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-                value = number(entry.get(key) if isinstance(entry, Mapping) else entry, f"{name}.{i}.{key}")
-                terms.append((None if value is None else abs(value) if sign < 0 else value, sign))
-        if not _blank(doc.get("shipping")):
-            terms.append((number(doc["shipping"], "shipping"), 1))
-        total = number(doc["total"], "total")
-        ok = total is not None and all(v is not None for v, _ in terms)
-        if ok:
-            expected = sum((v * s for v, s in terms), Decimal(0))  # type: ignore[operator]
-            if abs(expected - total) > unit * len(terms) * tolerance_units:  # type: ignore[operator]
-                ok = False
-                problems.append(f"subtotal - discounts + taxes + shipping = {expected}, total {total}")
-        checks["total"] = ok
-    ran = [v for v in checks.values() if v is not None]
-    return {"checks": checks, "consistent": all(ran) if ran else None, "problems": problems}
 
 
 # -- one answer -------------------------------------------------------------------------------------

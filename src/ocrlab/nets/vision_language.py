@@ -1,29 +1,25 @@
-"""PaddleOCR-VL building blocks: size presets, an offline processor, local loading, LoRA.
+"""PaddleOCR-VL's network: size presets, the model built from a preset, local model directories.
 
 Everything uses transformers' native ``paddleocr_vl`` classes (never ``trust_remote_code``) and is
 built offline: the model from a preset dict, the processor from a byte-level BPE trained on the
-task's texts (``build_processor``). The model config's vocabulary size and special-token ids are
-taken from the tokenizer (``align_config``): a model built with ``build_model(..., tokenizer=tok)``
-always agrees with its processor, and ``load_pretrained`` refuses a directory where they disagree.
-
-LoRA: ``lora_target_regex`` scopes the adapted layers to model parts. ``q_proj/k_proj/v_proj`` exist
-in both towers, so a bare name list would also adapt the vision encoder; the default regex adapts
-the language model only.
+task's texts (:mod:`ocrlab.nets.vision_language_processor`). The model config's vocabulary size
+and special-token ids are taken from the tokenizer (``align_config``): a model built with
+``build_model(..., tokenizer=tok)`` always agrees with its processor, and ``load_pretrained``
+refuses a directory where they disagree. LoRA adapters: :mod:`ocrlab.nets.vision_language_lora`.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.nets.vision_language_processor import align_config, check_consistent, set_generation_ids
 
 if TYPE_CHECKING:  # heavy imports stay out of module import (config composition, --help)
-    from peft import PeftModel
     from torch import nn
     from transformers import (
         PaddleOCRVLConfig,
@@ -31,8 +27,6 @@ if TYPE_CHECKING:  # heavy imports stay out of module import (config composition
         PaddleOCRVLProcessor,
         PreTrainedTokenizerFast,
     )
-
-log = logging.getLogger(__name__)
 
 # -- size presets ------------------------------------------------------------------------------
 # Text rope: ``mrope_section`` (temporal, height, width) must sum to head_dim / 2.
@@ -162,7 +156,7 @@ def build_model(config: Mapping[str, Any] | None = None,
     if dtype is not None:
         model = model.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype)
     if tokenizer is not None:
-        _set_generation_ids(model, tokenizer)
+        set_generation_ids(model, tokenizer)
     return model
 
 
@@ -170,173 +164,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Parameters of ``model`` (tied weights once)."""
     params = {id(p): p for p in model.parameters() if p.requires_grad or not trainable_only}
     return sum(p.numel() for p in params.values())
-
-
-# -- tokenizer and processor -------------------------------------------------------------------
-PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-CLS = "<|begin_of_sentence|>"  # what PaddleOCR-VL's chat template starts with
-IMAGE_TOKEN, IMAGE_START, IMAGE_END = "<|IMAGE_PLACEHOLDER|>", "<|IMAGE_START|>", "<|IMAGE_END|>"
-VIDEO_TOKEN = "<|VIDEO_PLACEHOLDER|>"
-# ids 0, 1, 2 = pad, bos, eos: PaddleOCRTextConfig's defaults
-SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, CLS, IMAGE_TOKEN, IMAGE_START, IMAGE_END, VIDEO_TOKEN)
-# OTSL table tags: single tokens that decode as text (``skip_special_tokens`` keeps them)
-OTSL_TOKENS = ("<fcel>", "<ecel>", "<lcel>", "<ucel>", "<xcel>", "<nl>")
-
-# PaddleOCR-VL's turn format with the token strings written in: ``apply_chat_template`` passes the
-# tokenizer's special-token map as template variables, and its ``image_token`` (the bare
-# placeholder) would otherwise replace the template's start + placeholder + end default.
-CHAT_TEMPLATE = (
-    "{{- '" + CLS + "' -}}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}{{- 'User: ' -}}"
-    "{%- for c in message['content'] if c['type'] == 'image' -%}"
-    "{{- '" + IMAGE_START + IMAGE_TOKEN + IMAGE_END + "' -}}{%- endfor -%}"
-    "{%- for c in message['content'] if c['type'] == 'text' -%}{{- c['text'] -}}{%- endfor -%}"
-    "{{- '\\n' -}}"
-    "{%- elif message['role'] == 'assistant' -%}{{- 'Assistant: ' -}}"
-    "{%- for c in message['content'] if c['type'] == 'text' -%}{{- c['text'] -}}{%- endfor -%}"
-    "{{- '" + EOS + "' -}}"
-    "{%- elif message['role'] == 'system' -%}"
-    "{%- for c in message['content'] if c['type'] == 'text' -%}{{- c['text'] + '\\n' -}}{%- endfor -%}"
-    "{%- endif -%}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- 'Assistant: ' -}}{%- endif -%}"
-)
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
-                    added_tokens: Sequence[str] = OTSL_TOKENS) -> PreTrainedTokenizerFast:
-    """A byte-level BPE (exact decode, any script) trained on ``texts``, with PaddleOCR-VL's special
-    tokens at fixed ids and ``added_tokens`` as whole, non-special tokens."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    minimum = len(SPECIAL_TOKENS) + len(added_tokens) + 256
-    if vocab_size < minimum:
-        raise ConfigError(f"processor.vocab_size={vocab_size}: a byte-level BPE with these special tokens "
-                          f"needs at least {minimum}")
-    tok = Tokenizer(models.BPE(unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(added_tokens), min_frequency=min_frequency,
-                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    count = 0
-
-    def counted():
-        nonlocal count
-        for text in texts:
-            count += 1
-            yield text
-
-    tok.train_from_iterator(counted(), trainer)
-    if count == 0:
-        raise ConfigError("processor: no texts to train the tokenizer on (is the training split empty?)")
-    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in added_tokens])
-    wrapped = wrap_tokenizer(tok)
-    log.info("trained a byte-level BPE on %d texts: %d entries", count, len(wrapped))
-    return wrapped
-
-
-def wrap_tokenizer(tok) -> PreTrainedTokenizerFast:
-    """A ``tokenizers.Tokenizer`` of :func:`train_tokenizer` (or its JSON string, as checkpoints
-    store it) as the ``PreTrainedTokenizerFast`` PaddleOCR-VL's processor takes."""
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    if isinstance(tok, str):
-        tok = Tokenizer.from_str(tok)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=UNK, cls_token=CLS,
-        extra_special_tokens={"image_token": IMAGE_TOKEN, "vision_start_token": IMAGE_START,
-                              "vision_end_token": IMAGE_END, "video_token": VIDEO_TOKEN},
-        clean_up_tokenization_spaces=False, padding_side="right")
-
-
-def processor_from_tokenizer(tokenizer, min_pixels: int = 384 * 384,
-                             max_pixels: int = 1536 * 1536) -> PaddleOCRVLProcessor:
-    """A ``PaddleOCRVLProcessor``: the image processor (patch 14, merge 2, sizes within
-    ``[min_pixels, max_pixels]``), ``tokenizer`` and PaddleOCR-VL's chat template."""
-    from transformers import PaddleOCRVLImageProcessor, PaddleOCRVLProcessor
-
-    if not 0 < min_pixels <= max_pixels:
-        raise ConfigError(f"processor: need 0 < min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
-    image_processor = PaddleOCRVLImageProcessor(min_pixels=int(min_pixels), max_pixels=int(max_pixels))
-    return PaddleOCRVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
-
-
-def reserved_token_ids() -> dict[str, int]:
-    """The ids :func:`train_tokenizer` gives the special tokens whatever it is trained on (the
-    trainer numbers them first, in order): a model can be built before its tokenizer is trained."""
-    index = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-    return {"pad_token_id": index[PAD], "bos_token_id": index[BOS], "eos_token_id": index[EOS],
-            "image_token_id": index[IMAGE_TOKEN], "video_token_id": index[VIDEO_TOKEN],
-            "vision_start_token_id": index[IMAGE_START], "vision_end_token_id": index[IMAGE_END]}
-
-
-def build_processor(training_texts: Iterable[str], vocab_size: int, min_pixels: int = 384 * 384,
-                    max_pixels: int = 1536 * 1536, min_frequency: int = 2,
-                    added_tokens: Sequence[str] = OTSL_TOKENS) -> PaddleOCRVLProcessor:
-    """A ``PaddleOCRVLProcessor`` built offline: image processor (patch 14, merge 2, resized into
-    ``[min_pixels, max_pixels]``), a BPE trained on the prompts and answers, PaddleOCR-VL's chat
-    template. Build the model with ``build_model(..., tokenizer=processor.tokenizer)``."""
-    if not 0 < min_pixels <= max_pixels:  # before training: a bad setting fails fast
-        raise ConfigError(f"processor: need 0 < min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
-    tokenizer = train_tokenizer(training_texts, vocab_size, min_frequency, added_tokens)
-    return processor_from_tokenizer(tokenizer, min_pixels, max_pixels)
-
-
-def _token_ids(tokenizer) -> dict[str, int | None]:
-    def tid(token: str | None) -> int | None:
-        if token is None:
-            return None
-        index = tokenizer.convert_tokens_to_ids(token)
-        return None if index == tokenizer.unk_token_id and token != tokenizer.unk_token else index
-
-    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "image_token_id": tid(getattr(tokenizer, "image_token", None)),
-            "video_token_id": tid(getattr(tokenizer, "video_token", None) or VIDEO_TOKEN),
-            "vision_start_token_id": tid(getattr(tokenizer, "vision_start_token", None) or IMAGE_START),
-            "vision_end_token_id": tid(getattr(tokenizer, "vision_end_token", None) or IMAGE_END)}
-
-
-def align_config(config: PaddleOCRVLConfig, tokenizer, min_vocab_size: int | None = None) -> PaddleOCRVLConfig:
-    """Make ``config`` agree with ``tokenizer`` (in place): vocabulary size = the tokenizer's length
-    (or ``min_vocab_size`` if larger), pad/bos/eos and image/video/vision start/end token ids."""
-    ids = _token_ids(tokenizer)
-    if ids["image_token_id"] is None or ids["eos_token_id"] is None:
-        raise ConfigError("tokenizer: needs an eos token and an image token (extra_special_tokens="
-                          "{'image_token': ...}) for PaddleOCR-VL")
-    text = config.text_config
-    text.vocab_size = max(len(tokenizer), int(min_vocab_size or 0))
-    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        setattr(text, key, ids[key])
-    for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
-        if ids[key] is not None:
-            setattr(config, key, ids[key])
-    return config
-
-
-def check_consistent(config: PaddleOCRVLConfig, tokenizer, context: str) -> None:
-    """Raise ``CheckpointError`` when the model config and tokenizer disagree on the vocabulary
-    or the ids the model uses (image token, eos, pad)."""
-    ids = _token_ids(tokenizer)
-    problems = []
-    if len(tokenizer) > config.text_config.vocab_size:
-        problems.append(f"tokenizer has {len(tokenizer)} entries, the model {config.text_config.vocab_size}")
-    if ids["image_token_id"] != config.image_token_id:
-        problems.append(f"image token id {ids['image_token_id']} vs model {config.image_token_id}")
-    for key in ("eos_token_id", "pad_token_id"):
-        model_id = getattr(config.text_config, key)
-        if ids[key] is not None and model_id is not None and ids[key] != model_id:
-            problems.append(f"{key} {ids[key]} vs model {model_id}")
-    if problems:
-        raise CheckpointError(f"{context}: the tokenizer does not match the model: {'; '.join(problems)}")
-
-
-def _set_generation_ids(model, tokenizer) -> None:
-    gen = model.generation_config
-    gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = (tokenizer.pad_token_id, tokenizer.eos_token_id,
-                                                            tokenizer.bos_token_id)
 
 
 # -- local model directories -------------------------------------------------------------------
@@ -393,140 +220,11 @@ def load_pretrained(model_dir: str | Path, dtype: Any = None, attn_implementatio
         raise CheckpointError(f"{path}: cannot load a PaddleOCR-VL model (native classes, no remote code): "
                               f"{e}") from e
     check_consistent(model.config, processor.tokenizer, str(path))
-    _set_generation_ids(model, processor.tokenizer)
+    set_generation_ids(model, processor.tokenizer)
     return model, processor
 
 
-# -- LoRA --------------------------------------------------------------------------------------
-# the Linear layers of each part, by leaf name (transformers 5 module names)
-PART_PREFIXES = {
-    "language_model": r"model\.language_model\.layers\.\d+\.(?:self_attn|mlp)",
-    "vision": r"model\.visual\.vision_model\.encoder\.layers\.\d+\.(?:self_attn|mlp)",
-    "projector": r"model\.projector",
-    # the output head (tied to the input embeddings in the small presets; merge_lora unties it)
-    "lm_head": "",
-}
-PART_LINEARS = {
-    "language_model": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    "vision": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
-    "projector": ("linear_1", "linear_2"),
-    "lm_head": ("lm_head",),
-}
-
-
-def lora_target_regex(parts: Sequence[str] = ("language_model",), modules: Sequence[str] | None = None) -> str:
-    """A ``target_modules`` regex (peft full-matches it on module names) adapting the Linear layers
-    of ``parts`` (``language_model``, ``vision``, ``projector``, ``lm_head``). ``modules=None``: every Linear of each
-    part (``PART_LINEARS``); a list: those leaf names in each part (each part must have one)."""
-    if isinstance(parts, str):
-        parts = [parts]
-    if not parts:
-        raise ConfigError("lora.parts: give at least one of " + ", ".join(PART_PREFIXES))
-    alternatives = []
-    for part in parts:
-        if part not in PART_PREFIXES:
-            raise ConfigError(f"lora.parts: unknown part {part!r} (expected {', '.join(PART_PREFIXES)})")
-        names = PART_LINEARS[part] if modules is None else [m for m in modules if m in PART_LINEARS[part]]
-        if not names:
-            raise ConfigError(f"lora.modules={list(modules)}: none is a Linear of part {part!r} "
-                              f"(its Linear layers: {', '.join(PART_LINEARS[part])})")
-        prefix = PART_PREFIXES[part] + r"\." if PART_PREFIXES[part] else ""
-        alternatives.append(prefix + "(?:" + "|".join(re.escape(n) for n in names) + ")")
-    return r"(?:.*\.)?(?:" + "|".join(alternatives) + ")"
-
-
-def linear_module_names(model: nn.Module) -> list[str]:
-    """Names of the ``nn.Linear`` modules of ``model``."""
-    from torch import nn
-
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-
-
-def abbreviate_names(names: Iterable[str]) -> list[str]:
-    """Module names with layer indices folded (``layers.N``), deduplicated, in first-seen order."""
-    return list(dict.fromkeys(re.sub(r"\.\d+(?=\.|$)", ".N", n) for n in names))
-
-
-def _matches(target: str | Sequence[str], name: str) -> bool:
-    if isinstance(target, str):
-        return re.fullmatch(target, name) is not None
-    return any(name == t or name.endswith("." + t) for t in target)
-
-
-def apply_lora(model: nn.Module, r: int = 8, alpha: float = 32, dropout: float = 0.05,
-               target_modules: str | Sequence[str] | None = None,
-               modules_to_save: Sequence[str] | None = None) -> PeftModel:
-    """Wrap ``model`` in LoRA adapters (everything else frozen). ``target_modules``: a regex (full
-    match on module names, e.g. ``lora_target_regex(...)``; the default: the language model's Linear
-    layers) or a list of names (peft's suffix match). No match -> ``ConfigError`` listing the
-    Linear layers that exist."""
-    from peft import LoraConfig, get_peft_model
-
-    target = lora_target_regex() if target_modules is None else target_modules
-    if not isinstance(target, str):
-        target = list(target)
-    linears = linear_module_names(model)
-    matched = [n for n in linears if _matches(target, n)]
-    if not matched:
-        raise ConfigError(f"lora.target_modules={target!r} matches no Linear layer; the model's Linear "
-                          f"layers are: {', '.join(abbreviate_names(linears))}")
-    if not isinstance(target, str) and any(".visual." in f".{n}" for n in matched):
-        log.warning("lora.target_modules=%s also adapts %d vision-encoder layers (bare names match both "
-                    "towers; use lora_target_regex to scope them)", target,
-                    sum(".visual." in f".{n}" for n in matched))
-    config = LoraConfig(r=int(r), lora_alpha=alpha, lora_dropout=float(dropout), target_modules=target,
-                        modules_to_save=list(modules_to_save) if modules_to_save else None, bias="none")
-    return get_peft_model(model, config)
-
-
-def merge_lora(peft_model: PeftModel) -> PaddleOCRVLForConditionalGeneration:
-    """The base model with the adapters merged into its weights (a plain ``PreTrainedModel``)."""
-    _untie_adapted_lm_head(peft_model.get_base_model())
-    return peft_model.merge_and_unload()
-
-
-def _untie_adapted_lm_head(model: nn.Module) -> None:
-    """Give an adapted ``lm_head`` its own weight before merging. With tied word embeddings (the small
-    presets, and ERNIE-based checkpoints) ``lm_head`` shares its weight with the input embeddings:
-    merging its adapter in place would change the embeddings too, so the merged model would not give
-    the adapted model's outputs. The merged model keeps separate embeddings (config untied, so a
-    reload keeps them apart)."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    from torch import nn
-
-    head = getattr(model, "lm_head", None)
-    if not isinstance(head, BaseTunerLayer):
-        return
-    linear = head.get_base_layer()
-    embeddings = model.get_input_embeddings()
-    if embeddings is None or linear.weight is not getattr(embeddings, "weight", None):
-        return
-    linear.weight = nn.Parameter(linear.weight.detach().clone(), requires_grad=False)
-    for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
-        config.tie_word_embeddings = False
-
-
-def save_adapter(peft_model: PeftModel, directory: str | Path) -> Path:
-    """Write the adapter (``adapter_config.json`` + weights, not the base model)."""
-    directory = Path(directory)
-    peft_model.save_pretrained(str(directory))
-    return directory
-
-
-def load_adapter(base_model: nn.Module, directory: str | Path, trainable: bool = False) -> PeftModel:
-    """``PeftModel.from_pretrained`` on ``base_model`` from a local adapter directory."""
-    from peft import PeftModel
-
-    path = Path(directory)
-    if not (path / "adapter_config.json").is_file():
-        raise CheckpointError(f"LoRA adapter directory {path}: "
-                              f"{'no adapter_config.json' if path.is_dir() else 'does not exist'}")
-    try:
-        return PeftModel.from_pretrained(base_model, str(path), is_trainable=trainable, local_files_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot load the LoRA adapter on this base model: {e}") from e
-
-
+# -- training ----------------------------------------------------------------------------------
 def set_gradient_checkpointing(model: nn.Module, enabled: bool = True, use_reentrant: bool = False) -> None:
     """Toggle activation checkpointing of the decoder and encoder layers; works on a PeftModel.
 

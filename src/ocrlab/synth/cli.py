@@ -262,7 +262,8 @@ def _add_pairs(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_pairs(args: argparse.Namespace) -> int:
-    from ocrlab.synth.pairs import PairsError, make_pairs
+    from ocrlab.synth.pair_rows import PairsError
+    from ocrlab.synth.pairs import make_pairs
 
     if args.mode == "pages" and args.table_format is not None:
         print("ocrlab-synth pairs: note: --table-format applies to --mode crops only (pages answers are JSON)",

@@ -37,23 +37,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ocrlab.utils.io import atomic_write_bytes, atomic_write_json
+from ocrlab.utils.processes import exit_with_parent
 
 DATASET_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"
@@ -342,31 +339,12 @@ def _sha256(data: bytes) -> str:
 
 # -- workers -------------------------------------------------------------------------------
 _worker_state: tuple[SampleGenerator, str] | None = None
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _init_worker(generator: SampleGenerator, out: str, parent_pid: int) -> None:
     global _worker_state
     exit_with_parent(parent_pid)
     _worker_state = (generator, out)
-
-
-def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
-    """Make this (worker) process end when ``parent_pid``, its parent, dies, however it dies
-    (SIGKILL included): the kernel's parent-death signal on Linux, plus a daemon thread that
-    polls the parent pid (other systems, and a parent that died before the signal was armed)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        os._exit(1)  # orphaned: the writer is gone, and with it whatever this process makes
-
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _make_in_worker(index: int) -> str:

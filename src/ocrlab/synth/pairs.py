@@ -19,6 +19,10 @@ span two splits. Image paths are relative to the JSONL file's directory. The out
 appears complete or not at all: it is built in a temp directory beside it and renamed into place,
 so a failed or killed run leaves no half-written split. :func:`read_pairs` reads and validates a
 pairs file for training.
+
+This module runs the whole: the output directory, the split and the files. What one row asks and
+answers (tasks, prompts, ground-truth answers, the chat row) is :mod:`ocrlab.synth.pair_rows`;
+the crops mode's regions and their answers are :mod:`ocrlab.synth.pair_crops`.
 """
 
 from __future__ import annotations
@@ -28,47 +32,19 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ocrlab.errors import DatasetError
-from ocrlab.synth.invoices.schema import CONTENT_FIELDS, LINE_ITEM_FIELDS, PARTY_FIELDS
+from ocrlab.synth.pair_crops import TABLE_FORMATS, crop_rows
+from ocrlab.synth.pair_rows import IMAGE_TOKEN, MODES, TASKS, PairsError, load_prompts, page_rows
 from ocrlab.utils.io import atomic_write_json
 
 FORMAT = "ocrlab-synth-pairs/1"
 MANIFEST_FILE = "pairs.json"
-IMAGE_TOKEN = "<image>"
-MODES: tuple[str, ...] = ("pages", "crops")
-TABLE_FORMATS: tuple[str, ...] = ("html", "otsl")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-CROP_KINDS: tuple[str, ...] = ("text", "table")
-SUMMARY_FIELDS: tuple[str, ...] = ("subtotal", "discounts", "taxes", "shipping", "total", "currency")
-# task -> the content fields its answer holds, in order (``pairs_per_sample`` N takes the first N)
-TASKS: dict[str, tuple[str, ...]] = {
-    "full": CONTENT_FIELDS,
-    "vendor": ("vendor",),
-    "client": ("client",),
-    "line_items": ("line_items",),
-    "summary": SUMMARY_FIELDS,
-}
-# the key order of nested ground-truth values (objects, and objects in lists)
-_OBJECT_KEYS: dict[str, tuple[str, ...]] = {"vendor": PARTY_FIELDS, "client": PARTY_FIELDS}
-_ITEM_KEYS: dict[str, tuple[str, ...]] = {
-    "line_items": LINE_ITEM_FIELDS,
-    "discounts": ("description", "amount"),
-    "taxes": ("rate", "amount"),
-}
-_CROP_FIELDS = ("pages", "regions", "words", "table_html", "line_items")
-DEFAULT_PROMPTS = "pair_prompts.yaml"
-
-
-class PairsError(DatasetError):
-    """Bad input or a conflicting output directory: the message names the file and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -80,58 +56,7 @@ class PairsSummary:
     made: bool  # False: an earlier identical run was found and left as is
 
 
-# -- prompts, answers, split -----------------------------------------------------------------
-def load_prompts(path: str | os.PathLike[str] | None, mode: str) -> dict[str, str]:
-    """The prompts of ``mode`` (task -> prompt for pages, crop kind -> prompt for crops) from the
-    YAML file ``path``, or from the one shipped beside this module."""
-    import yaml
-
-    names = tuple(TASKS) if mode == "pages" else CROP_KINDS
-    where = str(path) if path is not None else f"ocrlab/synth/{DEFAULT_PROMPTS}"
-    try:
-        if path is None:
-            text = resources.files("ocrlab.synth").joinpath(DEFAULT_PROMPTS).read_text(encoding="utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except FileNotFoundError:
-        raise PairsError(f"prompts file {where} does not exist") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise PairsError(f"prompts file {where}: unreadable YAML ({error})") from None
-    expected = f"a mapping with sections {list(MODES)}: pages: {{task: prompt}} for {list(TASKS)}, " \
-               f"crops: {{kind: prompt}} for {list(CROP_KINDS)}"
-    if not isinstance(data, dict) or set(data) - set(MODES):
-        raise PairsError(f"prompts file {where}: expected {expected}")
-    for section, allowed in (("pages", tuple(TASKS)), ("crops", CROP_KINDS)):
-        value = data.get(section)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            raise PairsError(f"prompts file {where}: section {section!r} is not a mapping; expected {expected}")
-        unknown = [k for k in value if k not in allowed]
-        if unknown:
-            raise PairsError(f"prompts file {where}: unknown {section} name(s) {unknown}; allowed: {list(allowed)}")
-        bad = [k for k, v in value.items() if not isinstance(v, str) or not v.strip()]
-        if bad:
-            raise PairsError(f"prompts file {where}: {section} prompt(s) {bad} are not non-empty strings")
-    section = data.get(mode) or {}
-    missing = [k for k in names if k not in section]
-    if missing:
-        raise PairsError(f"prompts file {where}: section {mode!r} has no prompt for {missing}; it needs {list(names)}")
-    return {k: section[k] for k in names}
-
-
-def task_answer(gt: dict[str, Any], task: str, where: str = "ground truth") -> dict[str, Any]:
-    """The ground-truth values task ``task`` asks for, keys in schema order; a missing field is
-    a :class:`PairsError` naming ``where`` and the field."""
-    return {name: _ordered(gt, name, f"{where}: task {task!r} needs field") for name in TASKS[task]}
-
-
-def to_json(value: Any) -> str:
-    """Compact, deterministic JSON (the assistant's answer)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
+# -- split -----------------------------------------------------------------------------------
 def split_sizes(num_documents: int, fractions: Sequence[float]) -> list[int]:
     """Documents per split: largest remainders of ``n * fraction``, then every split with a
     positive fraction gets one document taken from the largest while that keeps one (30 -> 24/3/3,
@@ -232,9 +157,9 @@ def make_pairs(
             for path in tqdm(gt_files, disable=not progress, desc=f"pairs -> {out}", unit="doc"):
                 gt = _read_ground_truth(path)
                 if mode == "pages":
-                    rows = _page_rows(gt, path, source, out, spec)
+                    rows = page_rows(gt, path, source, out, spec)
                 else:
-                    rows = _crop_rows(gt, path, source, tmp, spec, skipped)
+                    rows = crop_rows(gt, path, source, tmp, spec, skipped)
                 split_name = split_of[path.stem]
                 for row in rows:
                     files[split_name].write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -350,193 +275,6 @@ def _read_ground_truth(path: Path) -> dict[str, Any]:
     if not isinstance(gt, dict):
         raise PairsError(f"{path}: expected a JSON object (the ground truth of one document)")
     return gt
-
-
-def _ordered(gt: dict[str, Any], name: str, what: str) -> Any:
-    """``gt[name]`` with nested keys in schema order; a missing key raises ``what`` + its path."""
-    if name not in gt:
-        raise PairsError(f"{what} {name!r}, which is missing")
-    value = gt[name]
-    if name in _OBJECT_KEYS:
-        return _keys(value, _OBJECT_KEYS[name], name, what)
-    if name in _ITEM_KEYS:
-        if not isinstance(value, list):
-            raise PairsError(f"{what} {name!r} as a list")
-        return [_keys(item, _ITEM_KEYS[name], f"{name}.{i}", what) for i, item in enumerate(value)]
-    return value
-
-
-def _keys(value: Any, keys: tuple[str, ...], name: str, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PairsError(f"{what} {name!r} as an object with keys {list(keys)}")
-    for key in keys:
-        if key not in value:
-            raise PairsError(f"{what} {name}.{key!r}, which is missing")
-    return {key: value[key] for key in keys}
-
-
-def _metadata(gt: dict[str, Any]) -> dict[str, Any]:
-    """Row fields for metric breakdowns."""
-    rendering = gt.get("rendering")
-    return {
-        "document_type": gt.get("document_type"),
-        "locale": gt.get("locale"),
-        "currency": gt.get("currency"),
-        "hard_kinds": list(gt.get("hard_kinds") or []),
-        "layout": rendering.get("layout") if isinstance(rendering, dict) else None,
-    }
-
-
-def _row(doc_id: str, task: str, images: list[str], prompt: str, answer: str, meta: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": doc_id,
-        "task": task,
-        "images": images,
-        "messages": [
-            {"role": "user", "content": IMAGE_TOKEN * len(images) + prompt},
-            {"role": "assistant", "content": answer},
-        ],
-        **meta,
-    }
-
-
-def _page_images(gt: dict[str, Any], path: Path, source: Path) -> list[Path]:
-    pages = gt.get("pages")
-    if not isinstance(pages, list) or not pages or not all(isinstance(p, dict) and "image" in p for p in pages):
-        raise PairsError(f"{path}: expected 'pages' as a non-empty list of {{image, width, height}}")
-    images = [source / p["image"] for p in pages]
-    for image in images:
-        if not image.is_file():
-            raise PairsError(f"{path}: page image {image} does not exist")
-    return images
-
-
-def _page_rows(gt: dict[str, Any], path: Path, source: Path, out: Path, spec: dict[str, Any]) -> list[dict]:
-    images = [os.path.relpath(image, out) for image in _page_images(gt, path, source)]
-    meta = _metadata(gt)
-    return [
-        _row(path.stem, task, images, spec["prompts"][task], to_json(task_answer(gt, task, str(path))), meta)
-        for task in spec["tasks"]
-    ]
-
-
-# -- crops -----------------------------------------------------------------------------------
-def pixel_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
-    """A region's float pixel box as the integer crop box that covers it, inside the page."""
-    x0, y0, x1, y1 = box
-    return (max(0, math.floor(x0)), max(0, math.floor(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))
-
-
-def region_text(words: Sequence[dict[str, Any]], page: int, box: Sequence[float]) -> str:
-    """The text of the words whose centre lies in ``box`` on ``page``, in drawing order, stamps
-    left out; a word starts a new line when it lies left of the previous word's end or below it
-    (every block's lines run left to right)."""
-    lines: list[list[str]] = []
-    prev: Sequence[float] | None = None
-    for word in words:
-        x0, y0, x1, y1 = word["box"]
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        if word["page"] != page or word.get("field") == "stamp":
-            continue
-        if not (box[0] <= cx <= box[2] and box[1] <= cy <= box[3]):
-            continue
-        if prev is None or cx < prev[2] or y0 > prev[3]:
-            lines.append([])
-        lines[-1].append(word["text"])
-        prev = word["box"]
-    return "\n".join(" ".join(line) for line in lines)
-
-
-def page_table_html(gt: dict[str, Any], page: int) -> str:
-    """``table_html`` with the rows printed on ``page`` (its header repeats on every page); the
-    whole table when it lies on one page."""
-    table = gt["table_html"]
-    pages = sorted({r["page"] for r in gt["regions"] if r["block"] == "table"})
-    if len(pages) <= 1:
-        return table
-    head, body = table.split("<tbody>", 1)
-    rows = re.findall(r"<tr>.*?</tr>", body, flags=re.DOTALL)
-    item_page: dict[int, int] = {}
-    for word in gt["words"]:
-        parts = (word.get("field") or "").split(".")
-        if parts[0] == "line_items" and len(parts) > 1 and parts[1].isdigit():
-            item_page.setdefault(int(parts[1]), word["page"])
-    if len(rows) != len(gt["line_items"]):
-        raise PairsError(f"table_html has {len(rows)} rows for {len(gt['line_items'])} line items")
-    kept = "".join(row for i, row in enumerate(rows) if item_page.get(i) == page)
-    return f"{head}<tbody>{kept}</tbody></table>"
-
-
-def _grid_table(gt: dict[str, Any]) -> bool:
-    """Whether the line items are printed as a table (receipts print them as text lines)."""
-    from ocrlab.synth.invoices.layout import LAYOUTS
-
-    layout = LAYOUTS.get((gt.get("rendering") or {}).get("layout"))
-    return layout is None or layout.table != "receipt"
-
-
-def _crop_rows(
-    gt: dict[str, Any], path: Path, source: Path, tmp: Path, spec: dict[str, Any], skipped: dict[str, int]
-) -> Iterator[dict]:
-    from PIL import Image
-
-    missing = [k for k in _CROP_FIELDS if k not in gt]
-    if missing:
-        raise PairsError(f"{path}: crops mode needs ground-truth field(s) {missing}, which are missing")
-    images = _page_images(gt, path, source)
-    doc_id, meta, grid = path.stem, _metadata(gt), _grid_table(gt)
-    opened: dict[int, Image.Image] = {}
-    names: set[str] = set()
-    for n, region in enumerate(gt["regions"]):
-        block, page, box = _region(region, len(images), f"{path}: regions[{n}]")
-        if page not in opened:
-            try:
-                with Image.open(images[page]) as im:
-                    opened[page] = im.copy()
-            except OSError as error:
-                raise PairsError(f"{path}: page image {images[page]} is unreadable ({error})") from None
-        crop = pixel_box(box, *opened[page].size)
-        if min(crop[2] - crop[0], crop[3] - crop[1]) < spec["min_crop_side"]:
-            skipped["degenerate"] += 1
-            continue
-        kind = "table" if block == "table" and grid else "text"
-        try:
-            answer = _table_answer(gt, page, spec["table_format"]) if kind == "table" else \
-                region_text(gt["words"], page, box)
-        except (KeyError, TypeError, ValueError) as error:
-            raise PairsError(f"{path}: regions[{n}] ({block}, page {page}): {error}") from None
-        if not answer.strip():
-            skipped["empty"] += 1
-            continue
-        name, k = f"{doc_id}_p{page + 1}_{block}", 2
-        while name in names:
-            name, k = f"{doc_id}_p{page + 1}_{block}-{k}", k + 1
-        names.add(name)
-        rel = f"crops/{name}.png"
-        (tmp / "crops").mkdir(exist_ok=True)
-        opened[page].crop(crop).save(tmp / rel, format="PNG", compress_level=1)
-        row = _row(doc_id, block, [rel], spec["prompts"][kind], answer, meta)
-        yield {**row, "block": block, "page": page, "box": list(crop)}
-
-
-def _region(region: Any, num_pages: int, where: str) -> tuple[str, int, list[float]]:
-    try:
-        block, page, box = region["block"], region["page"], [float(v) for v in region["box"]]
-    except (KeyError, TypeError, ValueError):
-        box = []
-    if not box or not isinstance(block, str) or not isinstance(page, int) or not 0 <= page < num_pages \
-            or len(box) != 4:
-        raise PairsError(f"{where} is not {{block, page (0..{num_pages - 1}), box [x0, y0, x1, y1]}}")
-    return block, page, box
-
-
-def _table_answer(gt: dict[str, Any], page: int, table_format: str) -> str:
-    table = page_table_html(gt, page)
-    if table_format == "html":
-        return table
-    from ocrlab.text.otsl import html_to_otsl
-
-    return html_to_otsl(table)
 
 
 # -- reading ---------------------------------------------------------------------------------

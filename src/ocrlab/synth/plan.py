@@ -24,6 +24,9 @@ A plan is a JSON object (every key optional)::
   :data:`~ocrlab.synth.invoices.schema.FIELD_GROUPS`; a ``group.sub`` key such as
   ``line_items.description`` counts for its group) raises the weight of every hard kind that
   stresses it (:data:`~ocrlab.synth.invoices.schema.FIELD_STRESSORS`) by the field's weight.
+  The sub-field must be one of the ground truth's
+  (:data:`~ocrlab.synth.invoices.schema.PLAN_SUBFIELDS`: ``vendor.name``, ``dates.due_date``,
+  ``taxes.rate``, ...): ``vendor.website`` is an error listing the valid ones, not a no-op.
 
 Field names and hard kinds come from :mod:`ocrlab.synth.invoices.schema`, the module that
 defines the ground truth, so a plan names fields exactly as the ground truth and the metrics do.
@@ -43,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocrlab.synth.invoices.schema import FIELD_STRESSORS, HARD_KINDS, PLAN_NAMES
+from ocrlab.synth.invoices.schema import FIELD_STRESSORS, HARD_KINDS, PLAN_NAMES, PLAN_SUBFIELDS
 
 SECTIONS = ("hard_kinds", "fields", "locales", "currencies", "document_types", "layouts")
 TOP_LEVEL_KEYS = ("version",) + ("hard_ratio",) + SECTIONS
@@ -144,11 +147,25 @@ def _weights(section: str, value: Any, allowed: tuple[str, ...] | None) -> dict[
     out = {}
     for name, w in value.items():
         if section == "fields":
-            if name.split(".")[0] not in FIELD_STRESSORS:
-                raise PlanError(f"fields.{name}: unknown field; allowed: {sorted(FIELD_STRESSORS)} (or 'prefix.sub')")
+            _check_field_key(name)
         elif allowed is not None and name not in allowed:
             raise PlanError(f"{section}.{name}: unknown name; allowed values: {list(allowed)}")
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise PlanError(f"{section}.{name}={w!r}: expected a non-negative number")
         out[name] = float(w)
     return out
+
+
+def _check_field_key(name: str) -> None:
+    """A ``fields`` key: a group of :data:`FIELD_STRESSORS`, or ``group.sub`` with a sub-field of
+    the ground-truth schema (:data:`~ocrlab.synth.invoices.schema.PLAN_SUBFIELDS`)."""
+    group = name.split(".")[0]
+    if group not in FIELD_STRESSORS:
+        raise PlanError(f"fields.{name}: unknown field; allowed: {sorted(FIELD_STRESSORS)} (or 'group.sub', e.g. "
+                        "'line_items.description')")
+    if name == group or name in PLAN_SUBFIELDS[group]:
+        return
+    subs = [key[len(group) + 1:] for key in PLAN_SUBFIELDS[group]]
+    allowed = (f"valid sub-fields of {group!r}: {subs}" if subs
+               else f"{group!r} has no sub-fields (write fields.{group})")
+    raise PlanError(f"fields.{name}: unknown sub-field of the invoice ground truth; {allowed}")

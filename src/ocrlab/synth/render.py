@@ -1,10 +1,9 @@
 """Page rendering shared by the document generators: one set of drawing ops, two backends.
 
-A generator lays a document out on a :class:`DocumentCanvas` in PDF points (1/72 inch) with a
-top-left origin: text runs, lines, rectangles, ellipses and rotated "stamps". Every text run
-records a box per space-separated word, tagged with the ground-truth field it belongs to, at
-draw time (x + width of the prefix, width of the word, the font's ascent and descent), so boxes
-never come from OCR. :func:`render` then turns the canvas into page images:
+A generator lays a document out on a :class:`~ocrlab.synth.canvas.DocumentCanvas` (drawing ops
+and word boxes in points, :mod:`ocrlab.synth.canvas`) with fonts from a
+:class:`~ocrlab.synth.font_book.FontBook` (:mod:`ocrlab.synth.font_book`). :func:`render` then
+turns the canvas into page images, word boxes scaled to pixels:
 
 * ``backend="pdf"``: reportlab draws the ops into a PDF (kept: users want the PDF), which
   pypdfium2 rasterizes at ``dpi``. reportlab does not shape complex scripts, so this backend is
@@ -14,291 +13,25 @@ never come from OCR. :func:`render` then turns the canvas into page images:
   misplace Thai marks; see NOTES.md). The PDF is the page images wrapped into a PDF.
 
 Both backends measure text with the engine that draws it (reportlab's ``stringWidth`` or RAQM's
-``getlength``), so a box matches what is on the page. A :class:`FontBook` is tied to one backend
-for that reason.
+``getlength``), so a box matches what is on the page. A FontBook is tied to one backend for
+that reason.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
-import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-Backend = Literal["pdf", "raster"]
+from ocrlab.synth.canvas import WHITE, Color, DocumentCanvas, Page, WordBox
+from ocrlab.synth.font_book import raqm_font
+
 _FIXED_DATE = time.gmtime(946684800)  # 2000-01-01, a struct_time as Pillow expects
-Color = tuple[float, float, float]  # RGB in 0..1
-BLACK: Color = (0.0, 0.0, 0.0)
-WHITE: Color = (1.0, 1.0, 1.0)
-
-# PDF standard fonts: no file, always available to reportlab and pdfium, WinAnsi glyphs only.
-STANDARD_FONTS = (
-    "Helvetica",
-    "Helvetica-Bold",
-    "Times-Roman",
-    "Times-Bold",
-    "Courier",
-    "Courier-Bold",
-)
-# What WinAnsi (the standard fonts' encoding) can show: ASCII, Latin-1 and a few extras.
-_WINANSI_EXTRA = set("€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ")
-
-
-def winansi_covers(text: str) -> bool:
-    """Whether the PDF standard fonts can draw ``text`` (else use an embedded TTF)."""
-    return all(ord(c) < 256 or c in _WINANSI_EXTRA for c in text)
-
-
-@dataclass(frozen=True)
-class WordBox:
-    """One word as drawn: text, box (x0, y0, x1, y1; points on the canvas, pixels once rendered),
-    0-based page, ground-truth field (None for captions and decoration)."""
-
-    text: str
-    box: tuple[float, float, float, float]
-    page: int
-    field: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "box": list(self.box), "page": self.page, "field": self.field}
-
-
-class FontBook:
-    """Fonts by key, measured with the engine of one backend.
-
-    ``add(key, path)`` registers a TrueType file; the six :data:`STANDARD_FONTS` are known to the
-    ``pdf`` backend without registration. Measurements are in points for a size in points.
-    """
-
-    def __init__(self, backend: Backend, *, raster_dpi: float = 150.0):
-        if backend not in ("pdf", "raster"):
-            raise ValueError(f"backend {backend!r}: expected 'pdf' or 'raster'")
-        self.backend: Backend = backend
-        # The raster backend measures at the dpi it draws at: hinting makes widths scale-dependent.
-        self.raster_dpi = float(raster_dpi)
-        self.paths: dict[str, str | None] = {}
-        # reportlab's font registry is global to the process: each file is registered under a
-        # name derived from its path, so two books may use one key for different files.
-        self.pdf_names: dict[str, str] = {}
-        if backend == "pdf":
-            self.paths.update({name: None for name in STANDARD_FONTS})
-            self.pdf_names.update({name: name for name in STANDARD_FONTS})
-        # Captions, digits and units repeat on every page: measuring is a large share of layout.
-        self._widths: dict[tuple[str, str, float], float] = {}
-        self._metrics: dict[tuple[str, float], tuple[float, float]] = {}
-
-    def add(self, key: str, path: str) -> str:
-        if key in self.paths and self.paths[key] != path:
-            raise ValueError(f"font key {key!r} is already registered for {self.paths[key]}")
-        if self.backend == "pdf":
-            self.pdf_names[key] = _register_reportlab_font(path)
-        else:
-            from ocrlab.synth.thai_lines import require_raqm
-
-            require_raqm()
-        self.paths[key] = path
-        return key
-
-    def _require(self, key: str) -> None:
-        if key not in self.paths:
-            raise KeyError(f"font {key!r} is not in this FontBook; known: {sorted(self.paths)}")
-
-    def width(self, text: str, font: str, size: float) -> float:
-        key = (text, font, size)
-        width = self._widths.get(key)
-        if width is None:
-            if len(self._widths) > 200_000:  # bound the memory of a long run
-                self._widths.clear()
-            width = self._widths[key] = self._measure(text, font, size)
-        return width
-
-    def _measure(self, text: str, font: str, size: float) -> float:
-        self._require(font)
-        if self.backend == "pdf":
-            from reportlab.pdfbase.pdfmetrics import stringWidth
-
-            return stringWidth(text, self.pdf_names[font], size)
-        scale = self.raster_dpi / 72.0
-        return _pil_font(self.paths[font], size * scale).getlength(text) / scale
-
-    def ascent(self, font: str, size: float) -> float:
-        return self._ascent_descent(font, size)[0]
-
-    def descent(self, font: str, size: float) -> float:
-        """Positive distance below the baseline."""
-        return self._ascent_descent(font, size)[1]
-
-    def _ascent_descent(self, font: str, size: float) -> tuple[float, float]:
-        metrics = self._metrics.get((font, size))
-        if metrics is None:
-            metrics = self._metrics[(font, size)] = self._measure_ascent_descent(font, size)
-        return metrics
-
-    def _measure_ascent_descent(self, font: str, size: float) -> tuple[float, float]:
-        self._require(font)
-        if self.backend == "pdf":
-            from reportlab.pdfbase.pdfmetrics import getAscentDescent
-
-            ascent, descent = getAscentDescent(self.pdf_names[font], size)
-            return float(ascent), float(-descent)
-        scale = self.raster_dpi / 72.0
-        ascent, descent = _pil_font(self.paths[font], size * scale).getmetrics()
-        return ascent / scale, descent / scale
-
-    def wrap(self, text: str, font: str, size: float, max_width: float) -> list[str]:
-        """Greedy word wrap to ``max_width`` points; a word longer than the width is broken
-        (text without spaces, e.g. Japanese, wraps by characters)."""
-        lines: list[str] = []
-        current = ""
-        for word in text.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if self.width(candidate, font, size) <= max_width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            current = word
-            while self.width(current, font, size) > max_width and len(current) > 1:
-                cut = len(current) - 1
-                while cut > 1 and self.width(current[:cut], font, size) > max_width:
-                    cut -= 1
-                lines.append(current[:cut])
-                current = current[cut:]
-        if current or not lines:
-            lines.append(current)
-        return lines
-
-
-@functools.lru_cache(maxsize=64)
-def _pil_font(path: str, size_px: float) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size=size_px, layout_engine=ImageFont.Layout.RAQM)
-
-
-@functools.cache
-def _register_reportlab_font(path: str) -> str:
-    """Register a TrueType file with reportlab once per process; returns its reportlab name."""
-    import hashlib
-    from pathlib import Path
-
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    # Named by content, not path: the PDF bytes must not depend on where fonts are installed.
-    name = f"{Path(path).stem}-{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]}"
-    pdfmetrics.registerFont(TTFont(name, path))
-    return name
-
-
-@dataclass
-class _Page:
-    ops: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-class DocumentCanvas:
-    """Drawing ops and word boxes of a multi-page document, in points, origin top-left."""
-
-    def __init__(self, page_size: tuple[float, float], fonts: FontBook):
-        self.page_size = (float(page_size[0]), float(page_size[1]))
-        self.fonts = fonts
-        self.pages: list[_Page] = [_Page()]
-        self.words: list[WordBox] = []
-
-    @property
-    def page(self) -> int:
-        """Index of the page being drawn."""
-        return len(self.pages) - 1
-
-    def new_page(self) -> int:
-        self.pages.append(_Page())
-        return self.page
-
-    def text(
-        self,
-        x: float,
-        baseline: float,
-        text: str,
-        font: str,
-        size: float,
-        *,
-        field: str | None = None,
-        color: Color = BLACK,
-        align: Literal["left", "right", "center"] = "left",
-    ) -> tuple[float, float, float, float]:
-        """Draw ``text`` with its baseline at ``baseline``; ``x`` is the left, right or centre
-        edge per ``align``. Records one :class:`WordBox` per space-separated word; returns the
-        run's box."""
-        width = self.fonts.width(text, font, size)
-        left = x - width if align == "right" else x - width / 2 if align == "center" else x
-        ascent, descent = self.fonts.ascent(font, size), self.fonts.descent(font, size)
-        top, bottom = baseline - ascent, baseline + descent
-        self.pages[-1].ops.append(("text", left, baseline, text, font, size, color))
-        # Words advance by their own width plus a space's: exact for reportlab (no kerning) and
-        # within a hair for RAQM (no kerning pairs across a space), at half the measuring cost of
-        # measuring every prefix.
-        space = self.fonts.width(" ", font, size)
-        x0 = left
-        for word in text.split(" "):
-            w = self.fonts.width(word, font, size) if word else 0.0
-            if word:
-                self.words.append(WordBox(word, (x0, top, x0 + w, bottom), self.page, field))
-            x0 += w + space
-        return (left, top, left + width, bottom)
-
-    def line(self, x0: float, y0: float, x1: float, y1: float, *, width: float = 0.6, color: Color = BLACK) -> None:
-        self.pages[-1].ops.append(("line", x0, y0, x1, y1, width, color))
-
-    def rect(
-        self,
-        x0: float,
-        y0: float,
-        x1: float,
-        y1: float,
-        *,
-        stroke: Color | None = BLACK,
-        fill: Color | None = None,
-        width: float = 0.6,
-    ) -> None:
-        self.pages[-1].ops.append(("rect", x0, y0, x1, y1, stroke, fill, width))
-
-    def ellipse(
-        self, x0: float, y0: float, x1: float, y1: float, *, stroke: Color | None = BLACK, fill: Color | None = None, width: float = 0.8
-    ) -> None:
-        self.pages[-1].ops.append(("ellipse", x0, y0, x1, y1, stroke, fill, width))
-
-    def stamp(
-        self,
-        cx: float,
-        cy: float,
-        text: str,
-        font: str,
-        size: float,
-        *,
-        angle: float = 15.0,
-        color: Color = (0.8, 0.1, 0.1),
-        opacity: float = 0.55,
-        field: str | None = "stamp",
-        page: int | None = None,
-    ) -> None:
-        """A translucent rubber stamp: ``text`` in a frame, centred at (cx, cy), rotated
-        ``angle`` degrees counter-clockwise, drawn over whatever is there. Its word box is the
-        axis-aligned box of the rotated frame (one word per stamp, spaces included). ``page``
-        (default: the current one) stamps an earlier page."""
-        page = self.page if page is None else page
-        w = self.fonts.width(text, font, size)
-        ascent, descent = self.fonts.ascent(font, size), self.fonts.descent(font, size)
-        pad = size * 0.35
-        half_w, half_h = w / 2 + pad, (ascent + descent) / 2 + pad
-        rad = math.radians(angle)
-        ext_x = abs(half_w * math.cos(rad)) + abs(half_h * math.sin(rad))
-        ext_y = abs(half_w * math.sin(rad)) + abs(half_h * math.cos(rad))
-        self.pages[page].ops.append(("stamp", cx, cy, text, font, size, angle, color, opacity, pad))
-        self.words.append(WordBox(text, (cx - ext_x, cy - ext_y, cx + ext_x, cy + ext_y), page, field))
 
 
 @dataclass
@@ -466,7 +199,7 @@ def _rasterize_pdf(pdf: bytes, dpi: float, grayscale: bool) -> list[Image.Image]
 
 
 # -- raster backend ------------------------------------------------------------------------
-def _draw_page(canvas: DocumentCanvas, page: _Page, dpi: float, grayscale: bool) -> Image.Image:
+def _draw_page(canvas: DocumentCanvas, page: Page, dpi: float, grayscale: bool) -> Image.Image:
     s = dpi / 72.0
     w_pt, h_pt = canvas.page_size
     mode = "L" if grayscale else "RGB"
@@ -476,7 +209,7 @@ def _draw_page(canvas: DocumentCanvas, page: _Page, dpi: float, grayscale: bool)
         kind = op[0]
         if kind == "text":
             _, x, baseline, text, font, size, color = op
-            pil_font = _pil_font(canvas.fonts.paths[font], size * s)
+            pil_font = raqm_font(canvas.fonts.paths[font], size * s)
             draw.text((x * s, baseline * s), text, font=pil_font, fill=_pil_color(color, mode), anchor="ls")
         elif kind == "line":
             _, x0, y0, x1, y1, width, color = op
@@ -497,7 +230,7 @@ def _draw_page(canvas: DocumentCanvas, page: _Page, dpi: float, grayscale: bool)
 
 
 def _pil_stamp(image: Image.Image, paths, s, cx, cy, text, font, size, angle, color, opacity, pad) -> Image.Image:
-    pil_font = _pil_font(paths[font], size * s)
+    pil_font = raqm_font(paths[font], size * s)
     ascent, descent = pil_font.getmetrics()
     tw = pil_font.getlength(text)
     pad_px = pad * s
@@ -531,19 +264,3 @@ def encode_image(image: Image.Image, image_format: str, *, quality: int = 90) ->
     else:
         raise ValueError(f"image format {image_format!r}: expected 'png' or 'jpg'")
     return buf.getvalue()
-
-
-def page_size_points(name: str) -> tuple[float, float]:
-    """Named page sizes in points: A4, LETTER, A5, RECEIPT (80 mm thermal roll, 200 mm long)."""
-    sizes = {"A4": (595.2756, 841.8898), "LETTER": (612.0, 792.0), "A5": (419.5276, 595.2756), "RECEIPT": (226.7717, 566.9291)}
-    try:
-        return sizes[name.upper()]
-    except KeyError:
-        raise ValueError(f"page size {name!r}: expected one of {sorted(sizes)}") from None
-
-
-def union_box(boxes: Sequence[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
-    """The smallest box holding all ``boxes``."""
-    if not boxes:
-        raise ValueError("union_box of no boxes")
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))

@@ -7,8 +7,8 @@ Three ways to get one, all offline (as :class:`~ocrlab.text.document_tokenizer.D
 * ``train_texts``: an iterable of texts (the training pairs' prompts and answers), a byte-level
   BPE trained on first use. The model is built before generated data exists, so training waits
   until the data module asks; ``vocab_size`` embedding rows are reserved and the special tokens
-  have fixed ids (:func:`~ocrlab.nets.vision_language.reserved_token_ids`), so the network's
-  shape never depends on the data.
+  have fixed ids (:func:`~ocrlab.nets.vision_language_processor.reserved_token_ids`), so the
+  network's shape never depends on the data.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ class VLProcessor:
         """The ``PaddleOCRVLProcessor`` (trained, rebuilt or loaded on first call)."""
         if self._processor is not None:
             return self._processor
-        from ocrlab.nets import vision_language as vl
+        from ocrlab.nets.vision_language_processor import (
+            build_processor,
+            processor_from_tokenizer,
+            wrap_tokenizer,
+        )
 
         if self.pretrained is not None:
             path = Path(self.pretrained)
@@ -73,11 +77,11 @@ class VLProcessor:
             except Exception as e:
                 raise CheckpointError(f"{path}: a model directory without a usable processor: {e}") from e
         elif self.tokenizer_json is not None:
-            tokenizer = vl.wrap_tokenizer(self.tokenizer_json)
-            self._processor = vl.processor_from_tokenizer(tokenizer, self.min_pixels, self.max_pixels)
+            tokenizer = wrap_tokenizer(self.tokenizer_json)
+            self._processor = processor_from_tokenizer(tokenizer, self.min_pixels, self.max_pixels)
         else:
-            self._processor = vl.build_processor(self.train_texts, self.vocab_size, self.min_pixels,
-                                                 self.max_pixels, self.min_frequency)
+            self._processor = build_processor(self.train_texts, self.vocab_size, self.min_pixels,
+                                              self.max_pixels, self.min_frequency)
             self.tokenizer_json = self._processor.tokenizer.backend_tokenizer.to_str()
             self.train_texts = None
         if self.pretrained is None and len(self._processor.tokenizer) > self.vocab_size:

@@ -34,18 +34,11 @@ def instantiate_group(group: DictConfig | None, what: str) -> list[Any]:
 
 
 def plain_config(cfg: DictConfig) -> dict:
-    """The resolved config as plain containers, secrets redacted: for reports and loggers."""
-    import yaml
+    """The resolved config as plain containers, secrets redacted (also where a secret's value sits
+    inside another string): for reports and loggers."""
+    from ocrlab.utils.secrets import without_secrets
 
-    from ocrlab.utils.secrets import redact, scrub, secret_values
-
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    secrets = secret_values(plain)
-    redacted = redact(plain)
-    if not secrets:
-        return redacted
-    # a secret's value may also sit inside another string (an interpolated URL, say)
-    return yaml.safe_load(scrub(yaml.safe_dump(redacted, allow_unicode=True), secrets))
+    return without_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
 
 
 _RECORDED_RUN_INFO: dict | None = None

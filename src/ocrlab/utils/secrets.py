@@ -3,7 +3,8 @@
 A secret is the value of a key that looks like one (``api_key``, ``token``, ``secret``,
 ``password``), wherever it was given: in a config, as an override (``+wandb_api_key=...``) or
 in the environment (``WANDB_API_KEY``). :func:`redact` blanks such keys in containers;
-:func:`scrub` removes the values themselves from any text (Hydra's own files, argv).
+:func:`scrub` removes the values themselves from any text (Hydra's own files, argv);
+:func:`without_secrets` does both to a container (config dumps, the loop's fingerprint).
 """
 
 from __future__ import annotations
@@ -35,12 +36,34 @@ def is_secret_key(key: Any) -> bool:
     return parts[-1] == "token" and (len(parts) == 1 or parts[-2] not in _SPECIAL_TOKENS)
 
 
-def redact(obj: Any) -> Any:
-    """A copy of a plain container with the values of secret-looking keys replaced."""
+def redact(obj: Any, drop: bool = False) -> Any:
+    """A copy of a plain container with the values of secret-looking keys replaced (``drop``:
+    those keys left out, so whether a secret was given at all does not show either)."""
     if isinstance(obj, dict):
+        if drop:
+            return {k: redact(v, drop) for k, v in obj.items() if not is_secret_key(k)}
         return {k: (REDACTED if is_secret_key(k) and v is not None else redact(v)) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return type(obj)(redact(v) for v in obj)
+        return type(obj)(redact(v, drop) for v in obj)
+    return obj
+
+
+def without_secrets(obj: Any, drop: bool = False) -> Any:
+    """A copy of a plain container that holds no secret: :func:`redact` (``drop`` as there), and
+    every secret's value (found in it or in the environment, :func:`secret_values`) blanked
+    wherever it also sits inside another string (an interpolated URL, say)."""
+    secrets = secret_values(obj)
+    clean = redact(obj, drop)
+    return _scrub_strings(clean, secrets) if secrets else clean
+
+
+def _scrub_strings(obj: Any, secrets: set[str]) -> Any:
+    if isinstance(obj, str):
+        return scrub(obj, secrets)
+    if isinstance(obj, dict):
+        return {k: _scrub_strings(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_scrub_strings(v, secrets) for v in obj)
     return obj
 
 

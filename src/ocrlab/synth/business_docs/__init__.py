@@ -28,8 +28,9 @@ Modules: :mod:`~ocrlab.synth.business_docs.schema` (document types, PO subtypes,
 labels, splits; light), :mod:`~ocrlab.synth.business_docs.formats` and
 :mod:`~ocrlab.synth.business_docs.content` (what a document says),
 :mod:`~ocrlab.synth.business_docs.documents` (one builder per document type),
-:mod:`~ocrlab.synth.business_docs.layout` and :mod:`~ocrlab.synth.business_docs.painter` (where it
-goes on the page), :mod:`~ocrlab.synth.business_docs.generator` (:class:`BusinessDocGenerator`).
+:mod:`~ocrlab.synth.business_docs.layout`, :mod:`~ocrlab.synth.business_docs.painter` and
+:mod:`~ocrlab.synth.business_docs.composition` (where it goes on the page),
+:mod:`~ocrlab.synth.business_docs.generator` (:class:`BusinessDocGenerator`).
 The names below are importable from the package; each loads its module on first use.
 """
 
@@ -59,8 +60,9 @@ _EXPORTS: dict[str, str] = {
         "schema",
     ),
     **dict.fromkeys(("Content", "Party"), "content"),
-    **dict.fromkeys(("Doc", "Style", "Variant", "compose", "variants_of"), "layout"),
+    **dict.fromkeys(("Doc", "Style", "Variant", "variants_of"), "layout"),
     "Painter": "painter",
+    "compose": "composition",
     "BUILDERS": "documents",
     **dict.fromkeys(("SCAN_DEGRADATION", "BusinessDocGenerator", "font_files"), "generator"),
 }

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from ocrlab.synth.font_book import winansi_covers
 from ocrlab.synth.money import CURRENCIES, NumberStyle, format_amount, format_number
-from ocrlab.synth.render import winansi_covers
 from ocrlab.synth.sampling import choice
 
 

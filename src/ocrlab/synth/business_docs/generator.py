@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ocrlab.synth.business_docs.composition import compose
 from ocrlab.synth.business_docs.content import Content
 from ocrlab.synth.business_docs.documents import BUILDERS
-from ocrlab.synth.business_docs.layout import Style, compose, variants_of
+from ocrlab.synth.business_docs.layout import Style, variants_of
 from ocrlab.synth.business_docs.painter import Painter
 from ocrlab.synth.business_docs.schema import (
     DOC_TYPES,
@@ -24,10 +25,12 @@ from ocrlab.synth.business_docs.schema import (
     label_map,
     split_of,
 )
+from ocrlab.synth.canvas import DocumentCanvas, page_size_points
 from ocrlab.synth.dataset import Sample
 from ocrlab.synth.degrade import DegradationConfig, Degrader
+from ocrlab.synth.font_book import FontBook
 from ocrlab.synth.fonts import STANDARD_FAMILIES, FontNotFoundError, font_checksums, package_font
-from ocrlab.synth.render import DocumentCanvas, FontBook, encode_image, page_size_points, render
+from ocrlab.synth.render import encode_image, render
 from ocrlab.synth.sampling import choice
 
 # -- fonts -----------------------------------------------------------------------------------

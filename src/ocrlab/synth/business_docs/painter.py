@@ -9,7 +9,7 @@ from typing import Any
 
 from ocrlab.synth.business_docs.content import Party
 from ocrlab.synth.business_docs.layout import GRAYS, KV, ROLE_FIELDS, Column, Doc, Style, Variant
-from ocrlab.synth.render import DocumentCanvas
+from ocrlab.synth.canvas import DocumentCanvas
 
 
 class Painter:

@@ -11,7 +11,7 @@ amounts are ``Decimal`` rounded to the currency's minor unit, so the identities
 
 hold exactly. Latin and Japanese documents are drawn with reportlab and rasterized by pypdfium2;
 Thai documents go through Pillow's RAQM path (reportlab cannot shape Thai). Both record word boxes
-at draw time (:mod:`ocrlab.synth.render`). Hard samples (:data:`~ocrlab.synth.invoices.schema.HARD_KINDS`)
+at draw time (:mod:`ocrlab.synth.canvas`). Hard samples (:data:`~ocrlab.synth.invoices.schema.HARD_KINDS`)
 change the content (many items, long descriptions, discounts and several tax rates, missing
 fields, uncommon currencies), the layout (small fonts, dense spacing, stamps) or the image (skew,
 low contrast, scan noise, through the shared :mod:`ocrlab.synth.degrade`).

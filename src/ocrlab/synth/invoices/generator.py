@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ocrlab.synth.canvas import DocumentCanvas, WordBox, page_size_points
 from ocrlab.synth.dataset import Sample
 from ocrlab.synth.degrade import DegradationConfig, Degrader
+from ocrlab.synth.font_book import FontBook, winansi_covers
 from ocrlab.synth.fonts import STANDARD_FAMILIES, font_checksums
 from ocrlab.synth.invoices.content import DocumentContent, make_content, table_html
 from ocrlab.synth.invoices.fonts import _TTF_FAMILIES, font_files
@@ -21,15 +23,7 @@ from ocrlab.synth.invoices.locales import CAPTIONS, LOCALES
 from ocrlab.synth.invoices.schema import DOCUMENT_TYPES, HARD_KINDS, LAYOUT_FAMILIES, SCHEMA_VERSION
 from ocrlab.synth.money import CURRENCIES
 from ocrlab.synth.plan import SynthesisPlan
-from ocrlab.synth.render import (
-    DocumentCanvas,
-    FontBook,
-    WordBox,
-    encode_image,
-    page_size_points,
-    render,
-    winansi_covers,
-)
+from ocrlab.synth.render import encode_image, render
 from ocrlab.synth.sampling import choice, weighted_choice
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocrlab.synth.canvas import DocumentCanvas, union_box
 from ocrlab.synth.invoices.content import DocumentContent, Party
 from ocrlab.synth.invoices.locales import CAPTIONS, LOCALES
-from ocrlab.synth.render import DocumentCanvas, union_box
 
 
 @dataclass(frozen=True)

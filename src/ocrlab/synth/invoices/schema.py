@@ -143,3 +143,28 @@ GROUND_TRUTH_SCHEMA: dict[str, Any] = {
                            "field": {"type": ["string", "null"]}}}},
     },
 }
+
+
+def _plan_subfields() -> dict[str, tuple[str, ...]]:
+    """Field group -> the sub-field keys a plan may name under it (``vendor.name``,
+    ``line_items.amount``, ``dates.issue_date``), read off :data:`GROUND_TRUTH_SCHEMA`: a group
+    over one content field of its own name takes that field's properties (of its items, for a
+    list); a group over several fields takes the fields, then their properties."""
+    out: dict[str, tuple[str, ...]] = {}
+    for group, fields in FIELD_GROUPS.items():
+        keys: list[str] = []
+        for name in fields:
+            prefix = group if name == group else f"{group}.{name}"
+            if name != group:
+                keys.append(prefix)
+            node = GROUND_TRUTH_SCHEMA["properties"][name]
+            node = node.get("items", node) if isinstance(node.get("items"), dict) else node
+            keys += [f"{prefix}.{key}" for key in node.get("properties", {})]
+        out[group] = tuple(keys)
+    return out
+
+
+# Field group -> the ``group.sub`` keys of a synthesis plan's ``fields`` section (the group alone
+# is a key too). The key paths of the ground truth and of the metrics' errors, list indices left
+# out (``ocrlab.mining.plan_field_key`` maps an error's path onto them).
+PLAN_SUBFIELDS: dict[str, tuple[str, ...]] = _plan_subfields()
