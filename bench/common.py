@@ -382,7 +382,7 @@ class StepTimer(pl.Callback):
 
 
 class DocumentStepTimer(pl.Callback):
-    """:class:`StepTimer` for document batches (``ocrlab.text.document_inputs.collate_windows``):
+    """:class:`StepTimer` for document batches (``ocrlab.families.layoutlmv3.inputs.collate_windows``):
     the time at the end of every training batch, its documents, windows, padded length, a
     checksum of its token ids and the step's loss; plus a checksum of the initial weights.
     """

@@ -56,8 +56,8 @@ def main() -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set in this process
         pass
+    from ocrlab.datamodules.line_images import image_to_tensor, open_image
     from ocrlab.datamodules.lines import collate_lines
-    from ocrlab.text.line_images import image_to_tensor, open_image
     from ocrlab.metrics import score_texts
 
     data_dir, data_info = common.ensure_dataset("inference", {"test": args.lines}, seed=args.data_seed,

@@ -7,7 +7,7 @@ QInt8 weights). The ``--split`` of ``--data-dir`` is read by a ``DocumentDataMod
 the model (its tokenizer, windows and page size) and every batch of its loader goes through the
 three runtimes: the network part (windows -> doc-type, subtype and token logits) runs in each,
 then ``merge_windows`` puts the documents back together the same way for all three. Scores as
-the module's test step computes them (``ocrlab.metrics.documents``): doc-type accuracy, subtype
+the module's test step computes them (``ocrlab.families.layoutlmv3.metrics``): doc-type accuracy, subtype
 accuracy (purchase orders only), entity-level F1 (strict IOB2) and word-label accuracy.
 
     python bench/layoutlmv3_int8_accuracy.py logs/train/runs/<id>/checkpoints/best.ckpt --data-dir <dataset>
@@ -51,10 +51,10 @@ def main() -> None:
 
     import torch
 
-    from ocrlab.datamodules import DocumentDataModule
+    from ocrlab.families.layoutlmv3 import DocumentDataModule
+    from ocrlab.families.layoutlmv3.inputs import IGNORE
     from ocrlab.loading import load_model
     from ocrlab.onnx_export import INT8_FILE, ONNX_FILE, run_session
-    from ocrlab.text.document_inputs import IGNORE
 
     torch.set_num_threads(threads)
     model = load_model(args.checkpoint).eval()
@@ -152,8 +152,8 @@ def main() -> None:
                 f"loader('{args.split}', shuffle=False): the same windows for the three runtimes",
         "runtimes": "eager: model(input_ids, bbox, attention_mask[, pixel_values]) under inference_mode; ORT: "
                     "ocrlab.onnx_export.run_session (CPUExecutionProvider, intra_op_num_threads=--threads)",
-        "merge": "ocrlab.nets.layout_multitask.merge_windows on each runtime's window logits",
-        "metrics": "ocrlab.metrics.documents: ClassificationMetrics (doc type; subtype where po_subtype != -100), "
+        "merge": "ocrlab.families.layoutlmv3.net.merge_windows on each runtime's window logits",
+        "metrics": "ocrlab.families.layoutlmv3.metrics: ClassificationMetrics (doc type; subtype where po_subtype != -100), "
                    "EntityF1 (strict IOB2, micro), token_accuracy over words; as LayoutLMv3Multitask._update",
         "ms_per_document": "wall time of the network calls only (no merge, no metrics), one pass; a side figure, "
                            "not a latency benchmark (see layoutlmv3_latency.py)",
@@ -193,7 +193,7 @@ def ort_session(path: Path, threads: int):
 
 def make_metrics(model) -> dict:
     """The metric set of the module's test step (``LayoutLMv3Multitask._metrics``)."""
-    from ocrlab.metrics.documents import ClassificationMetrics, EntityF1, token_accuracy
+    from ocrlab.families.layoutlmv3.metrics import ClassificationMetrics, EntityF1, token_accuracy
 
     labels = model.labels
     return {"doc_type": ClassificationMetrics(len(labels.doc_types), labels.doc_types),
@@ -203,7 +203,7 @@ def make_metrics(model) -> dict:
 
 
 def merge(doc, sub, tok, batch: dict):
-    from ocrlab.nets.layout_multitask import merge_windows
+    from ocrlab.families.layoutlmv3.net import merge_windows
 
     merged = merge_windows(doc, sub, tok, batch["window_doc"], batch["word_index"], len(batch["num_words"]),
                            [int(n) for n in batch["num_words"]])

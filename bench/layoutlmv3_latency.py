@@ -215,8 +215,8 @@ def build_model(args):
     from omegaconf import OmegaConf
     from tokenizers import pre_tokenizers
 
+    from ocrlab.families.layoutlmv3.tokenizer import SPECIAL_TOKENS
     from ocrlab.loading import build_model as build
-    from ocrlab.text.document_tokenizer import SPECIAL_TOKENS
 
     cfg = common.compose_config(
         [f"experiment={EXPERIMENT}", f"model/encoder={args.encoder}", f"model.max_length={args.length}",
@@ -226,7 +226,7 @@ def build_model(args):
     for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
         vocab.setdefault(ch, len(vocab))
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg["tokenizer"] = {"_target_": "ocrlab.text.document_tokenizer.DocumentTokenizer", "vocab": vocab,
+    model_cfg["tokenizer"] = {"_target_": "ocrlab.families.layoutlmv3.tokenizer.DocumentTokenizer", "vocab": vocab,
                               "merges": [], "vocab_size": args.vocab_size}
     torch.manual_seed(args.seed)
     model = build(model_cfg).eval()

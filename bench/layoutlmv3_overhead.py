@@ -171,9 +171,9 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
     import pytorch_lightning as pl
     import torch
 
-    from ocrlab.lightning_modules.document_multitask import LayoutLMv3Multitask
+    from ocrlab.families.layoutlmv3.module import LayoutLMv3Multitask
+    from ocrlab.families.layoutlmv3.net import merge_windows
     from ocrlab.loading import build_model
-    from ocrlab.nets.layout_multitask import merge_windows
 
     class LossModel(torch.nn.Module):
         """The network + the ocrlab module's window merge and loss; ``forward(**batch)`` -> ``{"loss"}``."""

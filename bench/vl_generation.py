@@ -77,8 +77,8 @@ def main() -> None:
     import torch
     from hydra.utils import instantiate
 
+    from ocrlab.families.paddleocr_vl.net import count_parameters
     from ocrlab.loading import build_model
-    from ocrlab.nets.vision_language import count_parameters
 
     pairs_dir, data_info = vl_common.ensure_pairs(args.documents, args.data_seed, progress=not args.quick)
     overrides = [*common.run_overrides(args.experiment), *vl_common.data_overrides(pairs_dir),
@@ -110,11 +110,11 @@ def main() -> None:
     def run(path: str) -> dict:
         texts, tokens, calls = [], [], []
         for batch in inputs[path]:
-            before = module._gen_tokens
+            before = module.generated_tokens
             start = time.perf_counter()
             texts.extend(module.generate_texts(batch))
             calls.append(time.perf_counter() - start)
-            tokens.append(module._gen_tokens - before)
+            tokens.append(module.generated_tokens - before)
         return {"seconds": sum(calls), "tokens": sum(tokens), "texts": texts, "call_s": calls,
                 "tokens_per_call": tokens}
 

@@ -3,7 +3,7 @@ rounds with each of two training seeds; per round, held-out field accuracy and n
 overall and on the hard kinds the plans targeted; the gain of each round over the last against the
 run-to-run noise (the spread of the two seeds at the same round).
 
-Each seed runs its own loop (``ocrlab.loop.Loop`` in-process, ``loop.dir`` under
+Each seed runs its own loop (``ocrlab.families.paddleocr_vl.loop.Loop`` in-process, ``loop.dir`` under
 ``bench/.cache/loops/``; a loop interrupted or run again resumes where it stopped). The documents
 of round 0 and the held-out set come from the data config's generator seeds, the same for both
 loops; from round 1 on, a loop's documents follow its own mining plans. ``targeted/...`` is the
@@ -63,7 +63,7 @@ def main() -> None:
                      "experiment=paddleocr_vl_base_cpu first")
     common.warn_if_busy()
 
-    from ocrlab.loop import Loop
+    from ocrlab.families.paddleocr_vl.loop import Loop
 
     base = [f"experiment={args.experiment}", f"rounds={args.rounds}", "logger=csv",
             "callbacks.progress_bar.refresh_rate=0", *([f"torch_threads={args.threads}"] if args.threads else [])]
@@ -99,7 +99,7 @@ def main() -> None:
                        ["round", "seed", "targeted kinds (this round's plan)", *METRICS], rows,
                        caption="\n".join(caption))
     method = {
-        "loop": f"ocrlab.loop.Loop(compose('loop', experiment={args.experiment}, rounds={args.rounds}, seed=<seed>, "
+        "loop": f"ocrlab.families.paddleocr_vl.loop.Loop(compose('loop', experiment={args.experiment}, rounds={args.rounds}, seed=<seed>, "
                 "model.pretrained=<base>)).run(), one loop dir per seed",
         "metrics": "each round's test split = the loop's fixed held-out set; targeted/... = mean over the hard kinds "
                    "the loop's plans targeted of the per-kind breakdown of reports/extraction_report.json",

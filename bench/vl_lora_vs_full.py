@@ -228,8 +228,8 @@ def setup(args, pairs_dir: Path, mode: str) -> dict[str, Any]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from ocrlab.families.paddleocr_vl.net import count_parameters
     from ocrlab.loading import build_model
-    from ocrlab.nets.vision_language import count_parameters
 
     cfg = compose(args, pairs_dir, mode)
     torch.manual_seed(cfg.seed)

@@ -73,8 +73,8 @@ def main() -> None:
     import torch
     from omegaconf import OmegaConf
 
+    from ocrlab.families.paddleocr_vl.net import count_parameters
     from ocrlab.loading import build_model
-    from ocrlab.nets.vision_language import count_parameters
 
     pairs_dir, data_info = vl_common.ensure_pairs(args.documents, args.data_seed, progress=not args.quick)
     n_steps = args.warmup + args.steps

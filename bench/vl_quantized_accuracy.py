@@ -4,7 +4,7 @@ The checkpoint (``.ckpt``, sharded checkpoint dir or export dir; ``ocrlab.loadin
 loaded twice: as trained (fp32), then converted with ``model.quantized(--mode)`` (what
 ``evaluate.py quantize=<mode>`` runs: ``int8`` = dynamic INT8 of every ``nn.Linear`` on the CPU,
 LoRA merged first; ``int8_cuda`` / ``nf4`` = bitsandbytes on a CUDA GPU). Each runs the module's own
-test loop (``trainer.test``: greedy generation, ``ocrlab.metrics.extraction`` scores, the test loss)
+test loop (``trainer.test``: greedy generation, ``ocrlab.families.paddleocr_vl.extraction`` scores, the test loss)
 on the ``--split`` of ``--pairs-dir`` (an ``InstructionPairsDataModule`` attached to the model: its
 processor, the same batches for both), then a teacher-forced pass over the same batches (argmax of
 the logits at the reference answer's tokens). Reported: every test metric and its change, the share
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 NAME = "vl_quantized_accuracy"
-# the headline metrics first (ocrlab.metrics.extraction; the others follow in name order)
+# the headline metrics first (ocrlab.families.paddleocr_vl.extraction; the others follow in name order)
 HEADLINE = ("test/overall_score", "test/field_accuracy", "test/field_accuracy_normalized", "test/field_f1",
             "test/json_tree_accuracy", "test/teds", "test/teds_struct", "test/numeric_consistency",
             "test/json_valid_rate", "test/ocr_cer", "test/loss")
@@ -143,11 +143,11 @@ def run(args, mode: str | None, root: Path, device: str | None = None) -> dict:
     import pytorch_lightning as pl
     import torch
 
-    from ocrlab.datamodules import InstructionPairsDataModule
+    from ocrlab.families.paddleocr_vl import InstructionPairsDataModule, PaddleOCRVL
     from ocrlab.loading import load_model
 
     model = load_model(args.checkpoint)
-    if not callable(getattr(model, "vl_collator", None)):
+    if not isinstance(model, PaddleOCRVL):
         sys.exit(f"{NAME}: {args.checkpoint} is a {type(model).__name__}, not a vision-language model")
     if args.max_new_tokens:
         model.generation["max_new_tokens"] = args.max_new_tokens

@@ -242,14 +242,14 @@ def tiny_pair_overrides(pairs_dir: Path, log_dir: Path) -> list[str]:
 # has none fails its tests with a message saying so.
 FAMILY_DATA = {
     "ocrlab.datamodules.TextLineDataModule": ("tiny_lines", tiny_overrides),
-    "ocrlab.datamodules.DocumentDataModule": ("tiny_docs", tiny_doc_overrides),
-    "ocrlab.datamodules.InstructionPairsDataModule": ("tiny_pairs", tiny_pair_overrides),
+    "ocrlab.families.layoutlmv3.DocumentDataModule": ("tiny_docs", tiny_doc_overrides),
+    "ocrlab.families.paddleocr_vl.InstructionPairsDataModule": ("tiny_pairs", tiny_pair_overrides),
 }
 # the experiment each model target's contract test trains it with (on that family's tiny data)
 FAMILY_MODELS = {
-    "ocrlab.lightning_modules.CTCRecognizer": "crnn_thai_dev",
-    "ocrlab.lightning_modules.LayoutLMv3Multitask": "layoutlmv3_multitask_cpu",
-    "ocrlab.lightning_modules.PaddleOCRVL": "paddleocr_vl_lora_cpu",
+    "ocrlab.families.crnn.CTCRecognizer": "crnn_thai_dev",
+    "ocrlab.families.layoutlmv3.LayoutLMv3Multitask": "layoutlmv3_multitask_cpu",
+    "ocrlab.families.paddleocr_vl.PaddleOCRVL": "paddleocr_vl_lora_cpu",
 }
 
 

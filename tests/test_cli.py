@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, tiny_overrides
+from conftest import run_cli, run_overrides, tiny_overrides
 
 FAKE_WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
 
@@ -227,3 +227,16 @@ def test_optuna_sweep_runs_and_reports_best(tiny_lines, tmp_path):
     assert len(results) == 1
     text = results[0].read_text()
     assert "best_params" in text and "best_value" in text
+
+
+def test_a_model_picked_without_its_experiment_names_the_experiments_to_pick(tmp_path):
+    """``train.py model=<another family's model>`` under the default experiment: a message naming
+    that model's experiments, not a Hydra error about a group the user never named; a model of
+    the default experiment's own kind still composes."""
+    out = run_cli(["train.py", "model=layoutlmv3", *run_overrides(tmp_path / "logs")], timeout=120)
+    assert out.returncode != 0
+    assert "model=layoutlmv3 was picked without an experiment" in out.stderr
+    assert "experiment=layoutlmv3_multitask_cpu" in out.stderr and "Could not override" not in out.stderr
+    composed = run_cli(["train.py", "model=crnn_small_cnn", "--cfg", "job"], timeout=120)
+    assert composed.returncode == 0, composed.stderr[-2000:]
+    assert "ocrlab.families.crnn.SmallCNN" in composed.stdout

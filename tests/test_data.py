@@ -4,18 +4,18 @@ import pytest
 from PIL import Image
 
 from ocrlab.datamodules import DatasetError, TextLineDataModule, read_correction_samples, read_label_file
+from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec, image_to_tensor
 from ocrlab.datamodules.lines import collate_lines
 from ocrlab.datamodules.samplers import BucketBatchSampler
 from ocrlab.errors import ConfigError
 from ocrlab.text import Charset
-from ocrlab.text.line_images import LineImageSpec, image_to_tensor
 
 
 class LineModel:
     """What a text-lines data module takes from its model: the charset and the input spec."""
 
-    charset = Charset.thai()
-    input_spec = LineImageSpec()
+    def data_encoder(self) -> LineEncoding:
+        return LineEncoding(Charset.thai(), LineImageSpec())
 
 
 def _img(path, size=(60, 20)):
@@ -191,8 +191,12 @@ def test_missing_data_dir_is_an_error_naming_it_and_nothing_is_generated(tmp_pat
 
 
 def test_model_without_line_label_space_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="not a text-line recognizer"):
-        TextLineDataModule(data_dir=str(tmp_path)).attach_model(object())
+    import torch
+
+    from ocrlab.lightning_modules import OcrModule
+
+    with pytest.raises(ConfigError, match="not a text-line recognizer .*gives NoneType, not a LineEncoding"):
+        TextLineDataModule(data_dir=str(tmp_path)).attach_model(OcrModule(optimizer=torch.optim.SGD))
 
 
 def test_a_string_where_a_list_of_files_is_expected(tmp_path):

@@ -10,9 +10,9 @@ from PIL import Image
 
 from ocrlab.datamodules import lines as lines_module
 from ocrlab.datamodules.labels import LineRecord, read_correction_samples, read_label_file
+from ocrlab.datamodules.line_images import open_image
 from ocrlab.datamodules.lines import probe_image
 from ocrlab.errors import DatasetError
-from ocrlab.text.line_images import open_image
 
 
 def _img(path, size=(60, 20), fmt=None):

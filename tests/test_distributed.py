@@ -97,9 +97,9 @@ def test_sharded_checkpoint_consolidates_loads_and_exports(sharded_run, tiny_doc
     from PIL import Image
 
     from ocrlab.cli import consolidate_main, export_main
-    from ocrlab.datamodules.document_annotations import read_split
-    from ocrlab.lightning_modules.base import CHECKPOINT_KEY
+    from ocrlab.families.layoutlmv3.annotations import read_split
     from ocrlab.loading import load_checkpoint, load_model, read_metadata
+    from ocrlab.model_files import CHECKPOINT_KEY
 
     shards = sharded_run["straight"] / "checkpoints" / "last.ckpt"
     consolidate_main([str(shards), "--output", str(tmp_path / "full.ckpt")])
@@ -108,7 +108,7 @@ def test_sharded_checkpoint_consolidates_loads_and_exports(sharded_run, tiny_doc
     assert {"state_dict", "optimizer_states", "lr_schedulers", "loops", "callbacks", CHECKPOINT_KEY} <= set(full)
     assert full["global_step"] == STEPS_PER_EPOCH * EPOCHS
     meta = full[CHECKPOINT_KEY]
-    assert meta["model_config"]["_target_"] == "ocrlab.lightning_modules.LayoutLMv3Multitask"
+    assert meta["model_config"]["_target_"] == "ocrlab.families.layoutlmv3.LayoutLMv3Multitask"
     assert set(meta["label_space"]) == {"labels", "tokenizer"}
     assert len(meta["rng_per_rank"]) == 2
     assert read_metadata(shards)["run"]["experiment"] == EXPERIMENT

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrlab.datamodules.document_annotations import (
+from ocrlab.errors import DatasetError
+from ocrlab.families.layoutlmv3.annotations import (
     AnnotationWords,
     DocumentRecord,
     business_document_labels,
@@ -22,10 +23,9 @@ from ocrlab.datamodules.document_annotations import (
     read_label_map,
     read_split,
 )
-from ocrlab.errors import DatasetError
+from ocrlab.families.layoutlmv3.labels import DocumentLabelMap
 from ocrlab.synth.business_docs import BusinessDocGenerator, schema
 from ocrlab.synth.dataset import write_dataset
-from ocrlab.text.document_labels import DocumentLabelMap
 
 N_GENERATED = 10  # indices 0-7 train, 8 val, 9 test
 

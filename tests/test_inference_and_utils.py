@@ -151,7 +151,7 @@ def test_export_directories_callback_replaces_only_earlier_exports(recognizer, t
 
 def test_consolidate_overwrite_replaces_only_an_earlier_checkpoint(recognizer, tmp_path, monkeypatch):
     from ocrlab import loading
-    from ocrlab.lightning_modules.base import CHECKPOINT_KEY
+    from ocrlab.model_files import CHECKPOINT_KEY
 
     sharded = tmp_path / "sharded"  # its reading is stubbed: the output side is under test
     sharded.mkdir()
@@ -194,8 +194,8 @@ def test_recognition_does_not_depend_on_batching(recognizer, tiny_lines):
     assert recognizer.recognize(images, batch_size=16) == one_by_one
     log_probs = {}
     for bs in (1, 16):  # the network output itself stays (nearly) padding-independent
+        from ocrlab.datamodules.line_images import image_to_tensor, open_image
         from ocrlab.datamodules.lines import collate_lines
-        from ocrlab.text.line_images import image_to_tensor, open_image
 
         items = [{"image": image_to_tensor(open_image(p), recognizer.input_spec), "label": "", "target": [],
                   "path": str(p)} for p in images[:bs]]

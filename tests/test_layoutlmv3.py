@@ -12,10 +12,10 @@ from conftest import compose_config, tiny_doc_overrides
 from hydra.utils import instantiate
 
 from ocrlab.errors import CheckpointError, ConfigError, DatasetError
+from ocrlab.families.layoutlmv3.inputs import DocumentInputSpec, collate_windows
+from ocrlab.families.layoutlmv3.labels import DocumentLabelMap
+from ocrlab.families.layoutlmv3.tokenizer import DocumentTokenizer
 from ocrlab.loading import build_model, load_model
-from ocrlab.text.document_inputs import DocumentInputSpec, collate_windows
-from ocrlab.text.document_labels import DocumentLabelMap
-from ocrlab.text.document_tokenizer import DocumentTokenizer
 
 EXPERIMENT = "layoutlmv3_multitask_cpu"
 
@@ -41,7 +41,7 @@ def built(tiny_docs, tmp_path_factory):
 
 
 def test_tokenizer_is_trained_on_first_use_and_rebuilds_from_its_config(tiny_docs):
-    from ocrlab.datamodules.document_annotations import AnnotationWords
+    from ocrlab.families.layoutlmv3.annotations import AnnotationWords
 
     tok = DocumentTokenizer(train_words=AnnotationWords(tiny_docs / "train" / "annotations"), vocab_size=600)
     assert not tok.ready  # built from config before the data exists: nothing read yet
@@ -68,7 +68,7 @@ def test_windows_give_one_prediction_per_word_equal_to_the_unsplit_one(built):
     model, dm = built
     model.eval()
     rec = max(dm.datasets["train"].records, key=lambda r: len(r.words))
-    encoder = model.document_encoder()
+    encoder = model.data_encoder()
     page = _page(dm, rec) if model.visual else None
     split = encoder.encode(rec.words, rec.boxes, rec.labels, page)
     assert split["input_ids"].shape[0] > 1  # a long document: several overlapping windows
@@ -117,7 +117,7 @@ def test_window_starts_overlap_by_the_stride():
 
 def test_box_grid_rounds_coordinates_down_and_grid_one_keeps_them(built):
     model, _ = built
-    tokenizer = model.document_encoder().tokenizer
+    tokenizer = model.data_encoder().tokenizer
     words, boxes = ["Total", "12.50"], [[13, 27, 99, 41], [105, 27, 219, 41]]
     exact = DocumentInputSpec(64, 8).encode(tokenizer, words, boxes)["bbox"][0]
     coarse = DocumentInputSpec(64, 8, box_grid=10).encode(tokenizer, words, boxes)["bbox"][0]
@@ -327,7 +327,7 @@ def test_evaluate_reads_a_plain_annotation_dir_and_never_generates(trained_run, 
 
 
 def test_synth_config_generates_once_and_never_writes_over_other_documents(tiny_docs, tmp_path):
-    from ocrlab.datamodules import DocumentDataModule
+    from ocrlab.families.layoutlmv3 import DocumentDataModule
 
     out = tmp_path / "gen"
     dm = DocumentDataModule(data_dir=str(out), synth={"num_samples": 20, "seed": 1, "dpi": 40, "workers": 1})

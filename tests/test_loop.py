@@ -38,7 +38,7 @@ def loop_overrides(loop_dir: Path, log_dir: Path) -> list[str]:
 
 
 def test_loop_runs_two_rounds_resumes_at_its_stage_and_logs_both(tmp_path):
-    from ocrlab.loop import STAGES, Loop, LoopStateError
+    from ocrlab.families.paddleocr_vl.loop import STAGES, Loop, LoopStateError
 
     loop_dir = tmp_path / "loop"
     overrides = loop_overrides(loop_dir, tmp_path / "logs")
@@ -99,8 +99,8 @@ def test_loop_runs_two_rounds_resumes_at_its_stage_and_logs_both(tmp_path):
 def test_a_round_trains_on_every_device_and_its_checkpoint_records_the_experiment(tmp_path):
     """trainer=ddp with 2 (gloo) processes: the round's training runs in a process of its own
     whose workers train with it (a worker re-running the loop's command would run the loop)."""
+    from ocrlab.families.paddleocr_vl.loop import Loop
     from ocrlab.loading import read_metadata
-    from ocrlab.loop import Loop
 
     loop_dir = tmp_path / "loop"
     overrides = [o for o in loop_overrides(loop_dir, tmp_path / "logs") if not o.startswith("rounds=")]
@@ -122,7 +122,7 @@ def test_a_round_trains_on_every_device_and_its_checkpoint_records_the_experimen
 
 def test_loop_needs_generated_data(tmp_path, tiny_pairs):
     from ocrlab.errors import ConfigError
-    from ocrlab.loop import Loop
+    from ocrlab.families.paddleocr_vl.loop import Loop
 
     overrides = ["experiment=paddleocr_vl_lora_cpu", *tiny_pair_overrides(tiny_pairs, tmp_path / "logs"),
                  f"loop.dir={tmp_path / 'loop'}"]
@@ -145,7 +145,7 @@ def test_a_secret_given_to_the_loop_reaches_none_of_its_files(tmp_path):
     """``+wandb_api_key=...`` on the loop's command line: neither ``loop_state.json`` (its config
     fingerprint) nor any other file of the loop dir holds it; another secret, or none, is the same
     loop; a changed setting is still refused, naming the key and not the secret."""
-    from ocrlab.loop import Loop, LoopStateError
+    from ocrlab.families.paddleocr_vl.loop import Loop, LoopStateError
 
     secret = "l00p-s3cret-planted"
     loop_dir = tmp_path / "loop"

@@ -13,7 +13,7 @@ from seqeval.metrics import f1_score as seqeval_f1
 from seqeval.scheme import IOB2, Tokens
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from ocrlab.metrics.documents import (
+from ocrlab.families.layoutlmv3.metrics import (
     ClassificationMetrics,
     EntityF1,
     bio_spans,

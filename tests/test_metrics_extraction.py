@@ -1,4 +1,4 @@
-"""Extraction metrics: TEDS (ocrlab.metrics.tables) and JSON scoring (ocrlab.metrics.extraction).
+"""Extraction metrics: TEDS (ocrlab.metrics.tables) and JSON scoring (ocrlab.families.paddleocr_vl.extraction).
 
 Parity: TEDS against PubTabNet's ``src/metric.py`` (transcribed below: PubTabNet is not on PyPI)
 and against the APTED distance of ``table-recognition-metric`` (its PyPI packaging); Donut's
@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Union  # noqa: UP035 (the Donut transcriptio
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from ocrlab.metrics.extraction import (
+from ocrlab.families.paddleocr_vl.extraction import (
     CONTENT_FIELDS,
     ExtractionScorer,
     aggregate,
@@ -37,7 +37,7 @@ from ocrlab.metrics.extraction import (
     tree_accuracy,
     tree_edit_distance,
 )
-from ocrlab.metrics.field_matching import (
+from ocrlab.families.paddleocr_vl.field_matching import (
     FIELD_KINDS,
     compare_fields,
     field_group,
@@ -47,8 +47,8 @@ from ocrlab.metrics.field_matching import (
     subfield,
     values_match,
 )
-from ocrlab.metrics.json_output import parse_json_output
-from ocrlab.metrics.numeric_consistency import NUMERIC_CHECKS, validate_numbers
+from ocrlab.families.paddleocr_vl.json_output import parse_json_output
+from ocrlab.families.paddleocr_vl.numeric_consistency import NUMERIC_CHECKS, validate_numbers
 from ocrlab.metrics.tables import TableTree, TEDSConfig, table_tree, teds, teds_struct
 from ocrlab.metrics.tables import tree_edit_distance as table_distance
 from ocrlab.text.otsl import find_table, html_to_otsl

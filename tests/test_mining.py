@@ -1,4 +1,4 @@
-"""Hard-sample mining (ocrlab.mining) on hand-made predictions for a tiny generated dataset."""
+"""Hard-sample mining (ocrlab.families.paddleocr_vl.mining) on hand-made predictions for a tiny generated dataset."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ocrlab.metrics.extraction import ExtractionScorer, task_answer
-from ocrlab.mining import (
+from ocrlab.families.paddleocr_vl.extraction import ExtractionScorer, task_answer
+from ocrlab.families.paddleocr_vl.mining import (
     FIELD_BLOCKS,
     FIELD_WEIGHT_TOTAL,
     UnknownDocumentsError,
@@ -275,7 +275,7 @@ def test_mined_plan_is_accepted_by_the_generator(tmp_path, dataset, predictions)
     """ocrlab-mine, then ocrlab-synth invoices --plan <its plan> --extend, both as commands."""
     preds = _write_jsonl(tmp_path / "preds.jsonl", predictions)
     plan = tmp_path / "plan.json"
-    mine = subprocess.run([sys.executable, "-m", "ocrlab.mining", "--predictions", str(preds), "--dataset",
+    mine = subprocess.run([sys.executable, "-m", "ocrlab.families.paddleocr_vl.mining", "--predictions", str(preds), "--dataset",
                            str(dataset), "--output", str(tmp_path / "analysis.json"), "--plan-output", str(plan)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert mine.returncode == 0, mine.stderr

@@ -4,7 +4,7 @@ from functools import partial
 import pytest
 import torch
 
-from ocrlab.nets import CTCHead, CTCRecognitionNet, MobileNetV3Rec, SequenceEncoder, SmallCNN
+from ocrlab.families.crnn import CTCHead, CTCRecognitionNet, MobileNetV3Rec, SequenceEncoder, SmallCNN
 from ocrlab.optim import WarmupCosineFactor
 
 

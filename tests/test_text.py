@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from ocrlab.families.crnn.ctc import CTCDecoder
 from ocrlab.text import Charset, CharsetError, UnknownCharacterError, normalize_text
-from ocrlab.text.ctc import CTCDecoder
 
 
 def test_thai_charset_is_thai_block_plus_printable_ascii():

@@ -12,6 +12,7 @@ import torch
 from conftest import compose_config, tiny_pair_overrides
 from hydra.utils import instantiate
 
+from ocrlab.callbacks.test_reports import write_report
 from ocrlab.errors import ConfigError
 from ocrlab.loading import build_model, export_model, load_model
 
@@ -71,7 +72,7 @@ def test_lora_targets_that_match_nothing_list_the_layers(tiny_pairs, tmp_path):
 def test_evaluate_writes_rows_that_mining_reads(tiny_pairs, tmp_path):
     from conftest import run_cli
 
-    from ocrlab.mining import analyse
+    from ocrlab.families.paddleocr_vl.mining import analyse
 
     model, _ = _module_and_data(tiny_pairs, tmp_path, [])
     ckpt = _save_ckpt(model, tmp_path)
@@ -116,7 +117,7 @@ def test_training_writes_adapters_and_a_mining_plan_after_validation(tiny_pairs,
 
 
 def test_repeat_stop_ends_loops_and_leaves_other_answers_alone():
-    from ocrlab.lightning_modules.vision_language import RepeatStop
+    from ocrlab.lightning_modules.generation import RepeatStop
 
     prompt = [7, 7, 7, 7]  # repeats in the prompt do not count
     rows = torch.tensor([
@@ -140,8 +141,7 @@ def test_images_below_the_processors_minimum_are_named(tiny_pairs, tmp_path):
     assert len(dm.datasets["train"]) > 0  # the processor enlarges them instead
 
 
-def test_test_reports_send_answers_with_their_images_and_each_breakdown_to_table_loggers(tiny_pairs, tmp_path,
-                                                                                        monkeypatch):
+def test_test_reports_send_answers_with_their_images_and_each_breakdown_to_table_loggers(tiny_pairs, tmp_path):
     from pytorch_lightning.loggers import WandbLogger
 
     from ocrlab.loggers import table_image
@@ -158,8 +158,7 @@ def test_test_reports_send_answers_with_their_images_and_each_breakdown_to_table
             self.tables[key] = (columns, data)
 
     logger = TableLogger()
-    monkeypatch.setattr(type(model), "loggers", property(lambda self: [logger]))
-    model.write_reports(tmp_path / "reports", model._records)
+    write_report(model.build_test_report(model._records), tmp_path / "reports", [logger])
     columns, data = logger.tables["test/answers"]
     assert columns == ["image", "id", "task", "prediction", "truth", "errors"] and len(data) == 2
     assert [d[0] for d in data] == [r["images"][0] for r in rows]  # the page each answer was read from

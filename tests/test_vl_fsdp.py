@@ -27,14 +27,14 @@ STEPS_PER_EPOCH, EPOCHS = 2, 2
 @pytest.fixture(scope="module")
 def base_dir(tiny_pairs, tmp_path_factory) -> Path:
     """A tiny PaddleOCR-VL model directory (weights + processor): the pretrained base LoRA adapts."""
-    from ocrlab.datamodules.instruction_pairs import PairTexts
-    from ocrlab.nets import vision_language as vl
-    from ocrlab.nets.vision_language_processor import build_processor
+    from ocrlab.families.paddleocr_vl import net as vl
+    from ocrlab.families.paddleocr_vl.data import PairTexts
+    from ocrlab.families.paddleocr_vl.hf_processor import build_processor
 
     torch.manual_seed(0)
     processor = build_processor(PairTexts(str(tiny_pairs / "train.jsonl")), vocab_size=600, min_pixels=3136,
                                 max_pixels=12544)
-    model = vl.build_model({"preset": "tiny"}, tokenizer=processor.tokenizer)
+    model = vl.build_network({"preset": "tiny"}, tokenizer=processor.tokenizer)
     return vl.save_pretrained(model, processor, tmp_path_factory.mktemp("base") / "model")
 
 
@@ -71,9 +71,9 @@ def _adapters(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def test_lora_trains_only_the_adapters(lora_run, base_dir):
+    from ocrlab.families.paddleocr_vl.lora import PART_LINEARS
+    from ocrlab.families.paddleocr_vl.net import load_pretrained
     from ocrlab.loading import load_checkpoint
-    from ocrlab.nets.vision_language import load_pretrained
-    from ocrlab.nets.vision_language_lora import PART_LINEARS
 
     straight = lora_run["straight"]
     report = training_report(straight)

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from ocrlab.errors import CheckpointError, ConfigError, DatasetError
-from ocrlab.nets import vision_language as vl
-from ocrlab.nets import vision_language_lora as vl_lora
-from ocrlab.nets import vision_language_processor as vl_processor
-from ocrlab.text.vl_inputs import IGNORE_INDEX, VLChatCollator
+from ocrlab.families.paddleocr_vl import hf_processor as vl_processor
+from ocrlab.families.paddleocr_vl import lora as vl_lora
+from ocrlab.families.paddleocr_vl import net as vl
+from ocrlab.families.paddleocr_vl.inputs import IGNORE_INDEX, VLChatCollator
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -32,7 +32,7 @@ def processor():
 
 def make_model(processor, seed: int = 0, **overrides):
     torch.manual_seed(seed)
-    return vl.build_model({"preset": "tiny", **overrides}, tokenizer=processor.tokenizer)
+    return vl.build_network({"preset": "tiny", **overrides}, tokenizer=processor.tokenizer)
 
 
 def rows(answers=ANSWERS):
@@ -185,7 +185,7 @@ def test_load_pretrained_errors(processor, tmp_path):
     with pytest.raises(CheckpointError, match="no config.json"):
         vl.load_pretrained(tmp_path / "empty")
     torch.manual_seed(0)  # built without the tokenizer: the published vocabulary and token ids
-    vl.save_pretrained(vl.build_model({"preset": "tiny"}), processor, tmp_path / "mismatch")
+    vl.save_pretrained(vl.build_network({"preset": "tiny"}), processor, tmp_path / "mismatch")
     with pytest.raises(CheckpointError, match="mismatch: the tokenizer does not match the model: image token id"):
         vl.load_pretrained(tmp_path / "mismatch")
 
@@ -210,7 +210,7 @@ def test_lora_default_targets_only_the_language_model(processor):
 
 
 def test_lora_bare_names_adapt_both_towers_with_a_warning(processor, caplog):
-    with caplog.at_level("WARNING", logger="ocrlab.nets.vision_language_lora"):
+    with caplog.at_level("WARNING", logger="ocrlab.families.paddleocr_vl.lora"):
         bare = vl_lora.apply_lora(make_model(processor), target_modules=["q_proj"])
     assert {n.split(".")[1] for n in bare.targeted_module_names} == {"visual", "language_model"}
     assert "also adapts 2 vision-encoder layers" in caplog.text

@@ -68,7 +68,7 @@ def test_int8_replaces_every_linear_and_answers_as_fp32(fitted):
     assert all(t.startswith(a) and len(a) > 20 for a, t in zip(fp32_answers, truths, strict=True)), fp32_answers
     with torch.no_grad():
         fp32_logits = model.net(**model._inputs(batch)).logits
-    from ocrlab.nets.vision_language_lora import merge_lora
+    from ocrlab.families.paddleocr_vl.lora import merge_lora
 
     # the merged model's Linear layers (LoRA's own lora_A / lora_B are Linear layers too)
     linears = sum(type(m) is torch.nn.Linear for m in merge_lora(copy.deepcopy(model.net)).modules())

@@ -58,7 +58,78 @@ def _memoize_group_listing() -> None:
     ConfigLoaderImpl._parse_overrides_and_create_caching_repo = memoized
 
 
-def _hydra_app(config_name: str):
+def model_without_its_experiment(config_name: str, args: list[str]) -> str | None:
+    """Why ``model=<name>`` without ``experiment=`` cannot compose, or None.
+
+    The default experiment sets its own model's sub-groups and data (``override /model/neck``),
+    which another model does not have: Hydra would fail on a group the user never named. Found
+    by reading the configs (no family is named here): the experiments whose ``/model`` is the
+    one picked are listed to choose from."""
+    picked = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in args if "=" in a and not a.startswith("~")}
+    if "model" not in picked or "experiment" in picked or "," in picked["model"]:
+        return None
+    conf = Path(_config_dir())
+    default = _default_choice(conf / f"{config_name}.yaml", "experiment")
+    if not default:
+        return None
+    experiments = {p.stem: _experiment_model(conf / "experiment", p.stem) for p in (conf / "experiment").glob("*.yaml")}
+    needed = {k.split("/")[-1] for k in _defaults(conf / "experiment" / f"{default}.yaml") if k.startswith("/model/")}
+    if experiments.get(default) in (None, picked["model"]) or needed <= _model_groups(conf / "model", picked["model"]):
+        return None
+    fitting = sorted(name for name, model in experiments.items() if model == picked["model"])
+    choose = (f"pick one of its experiments: {', '.join(f'experiment={n}' for n in fitting)}" if fitting
+              else f"no experiment uses model={picked['model']}: write one (conf/experiment/, see the README)")
+    return (f"model={picked['model']} was picked without an experiment, and the default experiment "
+            f"({default}) belongs to model={experiments[default]} (its data and model sub-groups do not fit "
+            f"another model): {choose}")
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _defaults(path: Path) -> dict[str, str]:
+    """A config file's defaults list as ``{group: option}`` (``override`` dropped, ``/`` kept)."""
+    out = {}
+    for entry in _read_yaml(path).get("defaults") or []:
+        if isinstance(entry, dict):
+            out.update({key.split(" ")[-1]: value for key, value in entry.items() if isinstance(value, str)})
+    return out
+
+
+def _default_choice(path: Path, group: str) -> str | None:
+    """The option of ``group`` in a config file's defaults list (``- group: option``)."""
+    return next((v for k, v in _defaults(path).items() if k.lstrip("/") == group), None)
+
+
+def _model_groups(directory: Path, name: str, seen: tuple[str, ...] = ()) -> set[str]:
+    """The sub-groups a model config has (``backbone``, ``neck``, ...), with those of the model
+    configs it builds on."""
+    groups = {k for k in _defaults(directory / f"{name}.yaml") if not k.startswith("/")}
+    for entry in _read_yaml(directory / f"{name}.yaml").get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_" and entry not in seen and (directory / f"{entry}.yaml").is_file():
+            groups |= _model_groups(directory, entry, (*seen, name))
+    return groups
+
+
+def _experiment_model(directory: Path, name: str, seen: tuple[str, ...] = ()) -> str | None:
+    """The ``/model`` an experiment overrides, following experiments it builds on."""
+    model = _default_choice(directory / f"{name}.yaml", "model")
+    if model:
+        return model
+    for entry in _read_yaml(directory / f"{name}.yaml").get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_" and entry not in seen and (directory / f"{entry}.yaml").is_file():
+            return _experiment_model(directory, entry, (*seen, name))
+    return None
+
+
+def hydra_app(config_name: str):
     """``hydra.main`` on the project's config dir, with a faster ``--help`` (see above)."""
 
     def decorate(fn):
@@ -68,6 +139,10 @@ def _hydra_app(config_name: str):
         def main() -> None:
             if any(a in _HELP_FLAGS for a in sys.argv[1:]):
                 _memoize_group_listing()
+            else:
+                problem = model_without_its_experiment(config_name, sys.argv[1:])
+                if problem:
+                    sys.exit(f"ocrlab: {problem}")
             app()
 
         main.hydra_app = app  # Hydra's own entry point, without the faster --help
@@ -76,7 +151,7 @@ def _hydra_app(config_name: str):
     return decorate
 
 
-def _run_job(job, cfg: DictConfig, name: str):
+def run_job(job, cfg: DictConfig, name: str):
     """Run one job; in a multirun a failure is logged and the sweep goes on (NaN objective)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -101,7 +176,7 @@ def _run_job(job, cfg: DictConfig, name: str):
             end_of_job(*before)
 
 
-@_hydra_app("train")
+@hydra_app("train")
 def train_main(cfg: DictConfig) -> float | None:
     """Train a model: ``python train.py experiment=crnn_thai model.optimizer.lr=5e-4``."""
 
@@ -114,7 +189,7 @@ def train_main(cfg: DictConfig) -> float | None:
             print_metrics(f"{cfg.task_name}: final metrics ({cfg.paths.output_dir})", metrics)
         return metrics
 
-    metrics = _run_job(job, cfg, "train")
+    metrics = run_job(job, cfg, "train")
     if metrics is None:
         return math.nan
     name = cfg.get("optimized_metric")
@@ -126,7 +201,7 @@ def train_main(cfg: DictConfig) -> float | None:
     return metrics[name]
 
 
-@_hydra_app("evaluate")
+@hydra_app("evaluate")
 def _evaluate_app(cfg: DictConfig) -> None:
     def job(cfg: DictConfig):
         from ocrlab.evaluation import evaluate
@@ -137,7 +212,7 @@ def _evaluate_app(cfg: DictConfig) -> None:
             print_metrics(f"{name} ({objects['output_dir']})", result)
         return metrics
 
-    _run_job(job, cfg, "evaluate")
+    run_job(job, cfg, "evaluate")
 
 
 def evaluate_main() -> None:
@@ -175,29 +250,6 @@ def with_checkpoint_experiment(args: list[str]) -> list[str]:
         return args
     print(f"[ocrlab] composing experiment={experiment}, recorded in {ckpt}", file=sys.stderr)
     return [*args, f"experiment={experiment}"]
-
-
-@_hydra_app("loop")
-def loop_main(cfg: DictConfig) -> None:
-    """The hard-sample loop: ``ocrlab-loop experiment=paddleocr_vl_lora_cpu rounds=3``
-    (generate -> pairs -> train -> predict -> mine, per round; resumes where it stopped)."""
-
-    def job(cfg: DictConfig):
-        from ocrlab.loop import Loop, log_rows, print_rows
-        from ocrlab.utils.run import finish_loggers, instantiate_group
-
-        loop = Loop(cfg)
-        rows = loop.run()
-        # after the rounds: each round's training run has its own W&B run while it trains
-        loggers = instantiate_group(cfg.get("logger"), "logger")
-        try:
-            log_rows(rows, loggers)
-        finally:
-            finish_loggers(loggers)
-        print_rows(rows, f"ocrlab-loop: {len(rows)} round(s) in {loop.dir} (rounds.json, rounds.csv)")
-        return rows
-
-    _run_job(job, cfg, "loop")
 
 
 def export_main(argv: list[str] | None = None) -> None:

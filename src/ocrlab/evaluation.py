@@ -67,14 +67,16 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     import pytorch_lightning as pl
 
-    trainer: pl.Trainer = instantiate_checked(trainer_cfg, "trainer", logger=False, callbacks=[],
+    from ocrlab.callbacks import TestReports
+
+    trainer: pl.Trainer = instantiate_checked(trainer_cfg, "trainer", logger=False, callbacks=[TestReports()],
                                               enable_checkpointing=False)
     log.info("evaluating %s (%s)", cfg.ckpt_path, type(model).__name__)
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     atomic_write_json(output_dir / "metrics.json", metrics)
 
-    rows = list(getattr(model, "test_rows", []))
+    rows = list(model.test_rows)
     columns: dict[str, list] = {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
     results = {"model": metrics}
     if engine is not None:

@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ocrlab.datamodules.line_images import LineImageSpec, image_to_tensor, open_image
 from ocrlab.datamodules.lines import collate_lines
 from ocrlab.errors import CheckpointError
 from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
 from ocrlab.loading import load_model
 from ocrlab.text.charset import Charset
-from ocrlab.text.line_images import LineImageSpec, image_to_tensor, open_image
 
 
 class TextRecognizer:

@@ -22,30 +22,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.errors import CheckpointError
+from ocrlab.lightning_modules.base import OcrModule, build_model
+from ocrlab.model_files import CHECKPOINT_KEY, EXPORT_META, read_torch_file, retarget
 from ocrlab.utils.io import atomic_directory, replace_refusal
 
 log = logging.getLogger(__name__)
-
-
-def build_model(model_cfg: Any):
-    """Instantiate a model config (``DictConfig`` or plain dict) into an ``OcrModule``.
-
-    The resolved config is kept on the module (``model_config``) and saved, frozen, in its
-    checkpoints and exports.
-    """
-    from omegaconf import DictConfig, OmegaConf
-
-    from ocrlab.lightning_modules.base import OcrModule
-    from ocrlab.utils.instantiate import instantiate_checked
-
-    plain = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
-    module = instantiate_checked(plain, "model")
-    if not isinstance(module, OcrModule):
-        raise ConfigError(f"model._target_ {plain.get('_target_')!r} built a {type(module).__name__}, "
-                          "expected a subclass of ocrlab.lightning_modules.OcrModule")
-    module.model_config = plain
-    return module
 
 
 # a sharded checkpoint directory: torch.distributed.checkpoint's index + Lightning's other state
@@ -61,18 +43,6 @@ def is_sharded_checkpoint(path: str | Path) -> bool:
     return path.is_dir() and ((path / DCP_INDEX).is_file() or (path / SHARDED_META).is_file())
 
 
-def read_torch_file(path: Path, what: str, expected: str, mmap: bool = False) -> Any:
-    """``torch.load(weights_only=True)`` on CPU; any failure is a CheckpointError naming ``path``
-    (``what`` prefixes it, e.g. "checkpoint") and what was ``expected``."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as e:  # any unpickling failure means the same to the user
-        name = f"{what} {path}" if what else str(path)
-        raise CheckpointError(f"{name} cannot be read as {expected}: {type(e).__name__}: {e}") from e
-
-
 def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool = True) -> dict:
     """A Lightning checkpoint written by ocrlab (a ``.ckpt`` file or a sharded checkpoint
     directory), checked; its metadata brought up to date.
@@ -84,7 +54,6 @@ def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool =
 
     path = Path(path)
     if path.is_dir():
-        from ocrlab.lightning_modules.base import EXPORT_META
 
         if (path / EXPORT_META).is_file():
             raise CheckpointError(f"checkpoint {path} is an export directory (it loads with load_model; "
@@ -101,7 +70,6 @@ def load_checkpoint(path: str | Path, *, weights: bool = True, optimizer: bool =
                                mmap=True)
         if isinstance(ckpt, dict) and not optimizer:
             ckpt.pop("optimizer_states", None)
-    from ocrlab.lightning_modules.base import CHECKPOINT_KEY
 
     if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not an ocrlab checkpoint (no '{CHECKPOINT_KEY}' metadata)")
@@ -273,7 +241,6 @@ def read_metadata(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir() and not is_sharded_checkpoint(path):
         return _read_export_meta(path)
-    from ocrlab.lightning_modules.base import CHECKPOINT_KEY
 
     return load_checkpoint(path, weights=False)[CHECKPOINT_KEY]
 
@@ -285,7 +252,6 @@ def load_model(path: str | Path, device: str = "cpu"):
         meta = _read_export_meta(path)
         module = _model_class(meta, path).load_export(path, meta)
     else:
-        from ocrlab.lightning_modules.base import CHECKPOINT_KEY
 
         ckpt = load_checkpoint(path, optimizer=False)
         module = build_model(ckpt[CHECKPOINT_KEY]["model_config"])
@@ -303,7 +269,6 @@ def export_model(path: str | Path, output: str | Path, overwrite: bool = False, 
     (``FileExistsError`` naming what it holds), with or without ``overwrite``: nothing the export
     did not write is deleted.
     """
-    from ocrlab.lightning_modules.base import EXPORT_META
 
     output = Path(output)
     what = "an ocrlab export"
@@ -320,7 +285,6 @@ def export_model(path: str | Path, output: str | Path, overwrite: bool = False, 
 
 
 def _read_export_meta(directory: Path) -> dict:
-    from ocrlab.lightning_modules.base import EXPORT_META
 
     meta_path = directory / EXPORT_META
     if not meta_path.is_file():
@@ -336,8 +300,6 @@ def _read_export_meta(directory: Path) -> dict:
 def _model_class(meta: dict, where: Path):
     from hydra.utils import get_class
 
-    from ocrlab.lightning_modules.base import OcrModule
-
     target = (meta.get("model_config") or {}).get("_target_")
     if not target:
         raise CheckpointError(f"{where}: no model config with a _target_ (not written by ocrlab's build_model)")
@@ -351,7 +313,9 @@ def _model_class(meta: dict, where: Path):
 
 
 def _upgrade(meta: dict, where: Path) -> dict:
-    """Let the model's own class bring older metadata formats up to date."""
+    """Map the class paths of earlier releases to today's (:func:`ocrlab.model_files.retarget`), then let the
+    model's own class bring older metadata formats up to date."""
     if not isinstance(meta, dict) or not meta.get("model_config"):
         raise CheckpointError(f"{where}: no model config (not written by ocrlab's build_model)")
+    meta = retarget(meta)
     return _model_class(meta, where).upgrade_metadata(meta)

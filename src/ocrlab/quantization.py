@@ -42,6 +42,19 @@ BNB_MODES: dict[str, dict[str, Any]] = {
 BITSANDBYTES_MIN_VERSION = "0.46.1"
 
 
+def check_mode(name: str, modes: dict[str, str], mode: str, current: dict | None) -> None:
+    """``mode`` must be one of a model's ``modes`` (``name``: its class), not yet applied."""
+    if not modes:
+        raise ConfigError(f"quantize={mode!r}: {name} has no quantized inference (modes: none); "
+                          "evaluate it with quantize=null")
+    if mode not in modes:
+        raise ConfigError(f"quantize={mode!r}: {name} has no such quantized inference mode (modes: "
+                          + "; ".join(f"{m}: {what}" for m, what in modes.items()) + ")")
+    if current is not None:
+        raise ConfigError(f"quantize={mode!r}: this {name} is already quantized ({current['mode']}); "
+                          "load the model again")
+
+
 def dynamic_int8(module: nn.Module) -> dict[str, Any]:
     """Replace every ``nn.Linear`` of ``module`` (in place) by torch's dynamic INT8 Linear
     (per-channel qint8 weights, activations quantized per batch). Returns the report:

@@ -225,7 +225,7 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
             raise ConfigError(f"trainer.strategy.use_orig_params=false: {type(module).__name__} has frozen and "
                               "trainable parameters (e.g. LoRA adapters on a frozen base), which FSDP can only "
                               "shard with use_orig_params=true")
-        layer = getattr(module, "layer_class", None)
+        layer = module.layer_class
         if self.kwargs.get("auto_wrap_policy") is None and layer is not None:
             from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 

@@ -1,7 +1,7 @@
 """Callbacks shared by every family."""
 
 from ocrlab.callbacks.export_directories import ExportDirectories
-from ocrlab.callbacks.hard_sample_mining import HardSampleMining
+from ocrlab.callbacks.test_reports import TestReports
 from ocrlab.callbacks.training_report import TrainingReport
 
-__all__ = ["ExportDirectories", "HardSampleMining", "TrainingReport"]
+__all__ = ["ExportDirectories", "TestReports", "TrainingReport"]

@@ -69,7 +69,7 @@ class ExportDirectories(pl.Callback):
                 "only earlier exports there: choose another dirpath or move those away")
 
     def _refusals(self) -> list[str]:
-        from ocrlab.lightning_modules.base import EXPORT_META
+        from ocrlab.model_files import EXPORT_META
 
         names = {name for name, used in (("best", self.monitor), ("last", self.save_last)) if used}
         if self.dirpath.is_dir() and self.every_n_steps:
@@ -140,7 +140,7 @@ class ExportDirectories(pl.Callback):
 
     @rank_zero_only
     def _write_rank_zero(self, pl_module: pl.LightningModule, name: str) -> bool:
-        from ocrlab.lightning_modules.base import EXPORT_META
+        from ocrlab.model_files import EXPORT_META
 
         path = self.dirpath / name
         atomic_directory(path, lambda d: pl_module.export(d, **self.export_options), replace=True,

@@ -1,8 +1,7 @@
-"""DataModules (a shared base, one per kind of data) and the data readers they share."""
+"""DataModules: the shared base, text lines (the readers of PaddleOCR label files and correction
+samples, shared by the text-line families). A family's own data module is in its folder."""
 
 from ocrlab.datamodules.base import OcrDataModule
-from ocrlab.datamodules.documents import DocumentDataModule
-from ocrlab.datamodules.instruction_pairs import InstructionPairsDataModule
 from ocrlab.datamodules.labels import (
     LineRecord,
     charset_from_label_files,
@@ -14,8 +13,6 @@ from ocrlab.errors import DatasetError
 
 __all__ = [
     "DatasetError",
-    "DocumentDataModule",
-    "InstructionPairsDataModule",
     "LineRecord",
     "OcrDataModule",
     "TextLineDataModule",

@@ -9,9 +9,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ocrlab.datamodules.labels import LineRecord
+from ocrlab.datamodules.line_images import LineImageSpec, image_to_tensor, open_image
 from ocrlab.errors import DatasetError
 from ocrlab.text.charset import Charset
-from ocrlab.text.line_images import LineImageSpec, image_to_tensor, open_image
 
 
 def probe_image(rec: LineRecord, full: bool = False) -> tuple[int, int]:

@@ -17,10 +17,10 @@ from ocrlab.datamodules.labels import (
     read_correction_samples,
     read_label_file,
 )
+from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec
 from ocrlab.datamodules.lines import LineDataset, collate_lines, probe_image
 from ocrlab.errors import ConfigError, DatasetError
 from ocrlab.text.charset import Charset
-from ocrlab.text.line_images import LineImageSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,12 @@ class TextLineDataModule(OcrDataModule):
         self.spec: LineImageSpec | None = None
 
     def attach_model(self, model) -> None:
-        charset, spec = getattr(model, "charset", None), getattr(model, "input_spec", None)
-        if not isinstance(charset, Charset) or not isinstance(spec, LineImageSpec):
+        encoding = model.data_encoder()
+        if not isinstance(encoding, LineEncoding):
             raise ConfigError(f"data {type(self).__name__} reads text lines, but the model {type(model).__name__} "
-                              "is not a text-line recognizer (it has no charset and line input spec)")
-        self.charset, self.spec = charset, spec
+                              f"is not a text-line recognizer (its data_encoder() gives {type(encoding).__name__}, "
+                              "not a LineEncoding of charset and line input spec)")
+        self.charset, self.spec = encoding.charset, encoding.spec
         super().attach_model(model)
 
     # -- files -----------------------------------------------------------------------------

@@ -15,29 +15,37 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import grad_norm
 
 from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.lightning_modules.resume import (
+    config_changes,
+    config_diff,
+    finish_interrupted_epoch,
+    rng_states,
+    set_rng_states,
+    short_repr,
+)
+from ocrlab.model_files import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_KEY,
+    EXPORT_META,
+    EXPORT_WEIGHTS,
+    read_torch_file,
+    retarget,
+)
+from ocrlab.reports import Report
 from ocrlab.utils.io import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "ocrlab"
-# 1: CRNN-only checkpoints (charset beside the model config); 2: label space frozen into the config
-CHECKPOINT_FORMAT = 2
-EXPORT_META = "ocrlab_model.json"
-EXPORT_WEIGHTS = "weights.pt"
-# keys of a model config that do not change the network (may differ when resuming)
-TRAINING_ONLY_KEYS = ("optimizer", "scheduler")
 
 
 class OcrModule(pl.LightningModule):
@@ -61,6 +69,11 @@ class OcrModule(pl.LightningModule):
         self.run_info: dict = {}
         # warnings about individual samples (kind -> count), read by the training report
         self.sample_warnings: Counter[str] = Counter()
+        # the last test run's rows, one dict per sample: the columns of evaluate.py's predictions files
+        self.test_rows: list[dict[str, Any]] = []
+        # the last test run's report (files, tables, figures), built on every rank at the test
+        # epoch's end; written by the shared TestReports callback (None: metrics only)
+        self.test_report: Report | None = None
         # set by on_load_checkpoint when resuming at an epoch's end (finish_interrupted_epoch)
         self._resumed_at_epoch_end = False
 
@@ -82,7 +95,22 @@ class OcrModule(pl.LightningModule):
             cfg[key] = obj.to_config()
         return cfg
 
+    # -- what a data module takes from the model ---------------------------------------------
+    def data_encoder(self) -> Any:
+        """What a data module needs from this model to turn samples into batches (its label space
+        and input spec), as one object of the kind that data module reads: text lines take a
+        :class:`~ocrlab.datamodules.line_images.LineEncoding`, a family's own data module the kind
+        it defines. The data module checks the kind and names both classes otherwise. None: this
+        model reads no data module's samples."""
+        return None
+
     # -- sharding (FSDP) ----------------------------------------------------------------------
+    @property
+    def layer_class(self) -> type[torch.nn.Module] | None:
+        """The repeated block (a transformer layer): FSDP1's wrap unit and the unit of activation
+        checkpointing (``ocrlab.strategies.FSDPStrategy``). None: the model is one unit."""
+        return None
+
     def fsdp_units(self) -> list[torch.nn.Module]:
         """The modules FSDP2 shards one by one before :meth:`fsdp_root` (a transformer family's
         blocks: each is gathered only while it runs). ``[]``: the root is the only unit.
@@ -235,19 +263,10 @@ class OcrModule(pl.LightningModule):
         :attr:`quantization_modes`); returns ``self``. Afterwards :attr:`quantization` holds the
         mode, what was done and the trainer settings the model needs (``trainer``: e.g. the
         accelerator its kernels run on). For inference only: it is not saved or exported."""
-        name = type(self).__name__
-        modes = self.quantization_modes
-        if not modes:
-            raise ConfigError(f"quantize={mode!r}: {name} has no quantized inference (modes: none); "
-                              "evaluate it with quantize=null")
-        if mode not in modes:
-            raise ConfigError(f"quantize={mode!r}: {name} has no such quantized inference mode (modes: "
-                              + "; ".join(f"{m}: {what}" for m, what in modes.items()) + ")")
-        if self.quantization is not None:
-            raise ConfigError(f"quantize={mode!r}: this {name} is already quantized "
-                              f"({self.quantization['mode']}); load the model again")
-        report = self._quantize(mode)
-        self.quantization = {"mode": mode, "description": modes[mode], **report}
+        from ocrlab.quantization import check_mode
+
+        check_mode(type(self).__name__, self.quantization_modes, mode, self.quantization)
+        self.quantization = {"mode": mode, "description": self.quantization_modes[mode], **self._quantize(mode)}
         return self
 
     def _quantize(self, mode: str) -> dict[str, Any]:
@@ -277,7 +296,7 @@ class OcrModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # every rank calls this (Lightning saves on all ranks): each rank's RNG is kept, so a
         # resumed distributed run draws what the uninterrupted one would (dropout on rank 1 too)
-        rng = _rng_states()
+        rng = rng_states()
         meta = {**self.checkpoint_metadata(), "rng": rng}
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             per_rank: list = [None] * torch.distributed.get_world_size()
@@ -290,7 +309,7 @@ class OcrModule(pl.LightningModule):
         if meta is None:
             raise CheckpointError("checkpoint has no ocrlab metadata (model config, label space): "
                                   "not an ocrlab checkpoint")
-        meta = type(self).upgrade_metadata(meta)
+        meta = type(self).upgrade_metadata(retarget(meta))
         self.check_label_space(meta, "resuming from checkpoint")
         state = checkpoint.get("state_dict")
         if state is not None:
@@ -300,7 +319,7 @@ class OcrModule(pl.LightningModule):
         # another number of ranks than the saving run: rank 0's state, as before
         rng = per_rank[rank] if len(per_rank) == world else meta.get("rng")
         if rng:
-            _set_rng_states(rng)
+            set_rng_states(rng)
         self._resumed_at_epoch_end = finish_interrupted_epoch(checkpoint)
 
     def on_train_start(self) -> None:
@@ -343,7 +362,7 @@ class OcrModule(pl.LightningModule):
         for key, old, new in config_changes(meta.get("model_config") or {}, self.frozen_config()):
             note = self.resume_notes.get(key, "the weights do not depend on it: they load unchanged and this run "
                                               "uses its own value")
-            out.append(f"{key}: checkpoint {_short(old)} vs this run {_short(new)}: {note}")
+            out.append(f"{key}: checkpoint {short_repr(old)} vs this run {short_repr(new)}: {note}")
         return out
 
     def check_architecture(self, meta: dict, state_dict: dict) -> None:
@@ -362,6 +381,20 @@ class OcrModule(pl.LightningModule):
             f"(weights missing from the checkpoint: {missing}; not in this model: {unexpected}). "
             "Resume with the checkpoint's model config, or start a new run."
         )
+
+    # -- ONNX (families with a graph: ocrlab.onnx_export) --------------------------------------
+    #: the ONNX graph's output names (() : this family exports no ONNX graph)
+    onnx_outputs: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """Input/output name -> {axis: name} of the axes that vary (batch, sequence)."""
+        return {}
+
+    def example_inputs(self, batch_size: int = 1, length: int | None = None) -> dict[str, torch.Tensor]:
+        """Named random inputs of this model's shapes, ``length`` positions (None: the longest the
+        model takes): the ONNX trace and its check on another shape, latency benchmarks."""
+        raise NotImplementedError(f"{type(self).__name__} has no example inputs (it exports no ONNX graph)")
 
     # -- export ------------------------------------------------------------------------------
     def export(self, directory: str | Path, **options: Any) -> Path:
@@ -383,8 +416,6 @@ class OcrModule(pl.LightningModule):
     @classmethod
     def load_export(cls, directory: Path, meta: dict) -> OcrModule:
         """Rebuild from an export directory written by :meth:`export`."""
-        from ocrlab.loading import build_model, read_torch_file
-
         weights = directory / EXPORT_WEIGHTS
         if not weights.is_file():
             raise CheckpointError(f"{directory} is not a complete ocrlab export: {EXPORT_WEIGHTS} is missing")
@@ -394,94 +425,20 @@ class OcrModule(pl.LightningModule):
         return module
 
 
-def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``key: checkpoint X vs this run Y`` for the leaves that differ (training-only keys skipped)."""
-    return [f"{key}: checkpoint {_short(a)} vs this run {_short(b)}" for key, a, b in config_changes(old, new, prefix)]
+def build_model(model_cfg: Any):
+    """Instantiate a model config (``DictConfig`` or plain dict) into an ``OcrModule``.
 
-
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """``(dotted key, checkpoint value, this run's value)`` for the leaves that differ
-    (training-only keys skipped)."""
-    out = []
-    for key in sorted(set(old) | set(new), key=str):
-        if not prefix and key in TRAINING_ONLY_KEYS:
-            continue
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-        name = f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_changes(a, b, f"{name}.")
-        elif a != b:
-            out.append((name, a, b))
-    return out
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def finish_interrupted_epoch(checkpoint: dict) -> bool:
-    """Make a checkpoint written at an epoch's end (``on_train_epoch_end``: ``last.ckpt``, the
-    periodic ones) resume where an uninterrupted run goes on: the next epoch's first batch.
-    Returns whether the checkpoint was one (its loop state is then changed in place).
-
-    Lightning (2.6) resumes such a checkpoint inside the finished epoch: with a step budget
-    (``max_steps``) and no validation due at that epoch's last batch, it trains one batch more
-    in that epoch from a fresh data iterator, and every later epoch boundary, sampler epoch and
-    batch falls one step off the uninterrupted run's. Here the epoch is counted as completed and
-    the per-epoch counters are reset, as the loops do between two epochs.
+    The resolved config is kept on the module (``model_config``) and saved, frozen, in its
+    checkpoints and exports.
     """
-    loops = checkpoint.get("loops") or {}
-    fit = loops.get("fit_loop")
-    if not isinstance(fit, dict) or not isinstance(fit.get("epoch_progress"), dict):
-        return False
-    epochs = fit["epoch_progress"]
-    batches = fit.get("epoch_loop.batch_progress") or {}
-    try:
-        ends = [(p["ready"], p["started"], p["processed"], p["completed"]) for p in (epochs["total"], epochs["current"])]
-    except (KeyError, TypeError):
-        return False
-    # on_train_epoch_end: the epoch processed, not yet counted as completed; all its batches done
-    at_epoch_end = all(r == s == p == c + 1 for r, s, p, c in ends)
-    if not at_epoch_end or not batches.get("is_last_batch"):
-        return False
-    for progress in (epochs["total"], epochs["current"]):
-        progress["completed"] += 1
-    _zero(batches.get("current"))
-    batches["is_last_batch"] = False
-    _zero((fit.get("epoch_loop.scheduler_progress") or {}).get("current"))
-    optimizer = ((fit.get("epoch_loop.automatic_optimization.optim_progress") or {}).get("optimizer") or {})
-    for part in optimizer.values():
-        _zero(part.get("current") if isinstance(part, dict) else None)
-    val = fit.get("epoch_loop.val_loop.batch_progress") or {}
-    _zero(val.get("total"))  # validations run in the epoch (val_check_interval < 1.0)
-    return True
+    from omegaconf import DictConfig, OmegaConf
 
+    from ocrlab.utils.instantiate import instantiate_checked
 
-def _zero(counters: dict | None) -> None:
-    for key in counters or {}:
-        counters[key] = 0
-
-
-def _rng_states() -> dict:
-    """Global RNG states as tensors and plain lists (``weights_only``-loadable)."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    states = {
-        "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its own generator
-        states["cuda"] = torch.cuda.get_rng_state()  # this rank's device
-    return states
-
-
-def _set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    kind, keys, *rest = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if states.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(states["cuda"])
+    plain = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    module = instantiate_checked(plain, "model")
+    if not isinstance(module, OcrModule):
+        raise ConfigError(f"model._target_ {plain.get('_target_')!r} built a {type(module).__name__}, "
+                          "expected a subclass of ocrlab.lightning_modules.OcrModule")
+    module.model_config = plain
+    return module

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
+from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec
 from ocrlab.lightning_modules.base import OcrModule
 from ocrlab.metrics.text import TextMetrics, line_cer, score_texts
 from ocrlab.text.charset import Charset
-from ocrlab.text.line_images import LineImageSpec
 from ocrlab.text.normalize import normalize_text
 
 
@@ -52,6 +52,9 @@ class TextRecognitionModule(OcrModule):
         raise NotImplementedError
 
     # -- label space -------------------------------------------------------------------------
+    def data_encoder(self) -> LineEncoding:
+        return LineEncoding(self.charset, self.input_spec)
+
     def label_space(self) -> dict[str, Any]:
         return {"charset": self.charset}
 

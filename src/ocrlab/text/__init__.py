@@ -1,4 +1,4 @@
-"""Text handling shared by every family: normalization, charsets, CTC decoding."""
+"""Text handling shared by the families: normalization, charsets, OTSL table markup."""
 
 from ocrlab.text.charset import Charset, CharsetError, UnknownCharacterError
 from ocrlab.text.normalize import normalize_text

@@ -106,11 +106,7 @@ def _matches(value: Any, expected: tuple) -> bool:
         if isinstance(e, tuple):  # a Literal value
             if value == e[1] and type(value) is type(e[1]):
                 return True
-        elif e is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return True
-        elif e is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        elif e not in (int, float) and isinstance(value, e):
+        elif e is float and isinstance(value, int | float) and not isinstance(value, bool) or e is int and isinstance(value, int) and not isinstance(value, bool) or e not in (int, float) and isinstance(value, e):
             return True
     return False
 

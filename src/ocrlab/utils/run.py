@@ -45,7 +45,7 @@ _RECORDED_RUN_INFO: dict | None = None
 
 
 def record_run_info(info: dict) -> None:
-    """The run info of a job composed in another process (``ocrlab.training_process``), where no
+    """The run info of a job composed in another process (``ocrlab.child_training``), where no
     Hydra job runs to read it from."""
     global _RECORDED_RUN_INFO
     _RECORDED_RUN_INFO = dict(info)

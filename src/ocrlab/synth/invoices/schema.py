@@ -166,5 +166,5 @@ def _plan_subfields() -> dict[str, tuple[str, ...]]:
 
 # Field group -> the ``group.sub`` keys of a synthesis plan's ``fields`` section (the group alone
 # is a key too). The key paths of the ground truth and of the metrics' errors, list indices left
-# out (``ocrlab.mining.plan_field_key`` maps an error's path onto them).
+# out (``ocrlab.families.paddleocr_vl.mining.plan_field_key`` maps an error's path onto them).
 PLAN_SUBFIELDS: dict[str, tuple[str, ...]] = _plan_subfields()

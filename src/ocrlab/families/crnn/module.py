@@ -1,0 +1,75 @@
+"""The CRNN-CTC recognizer: backbone -> neck -> CTC head, trained with CTC loss."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ocrlab.families.crnn.ctc import CTCDecoder
+from ocrlab.families.crnn.net import CTCRecognitionNet
+from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
+from ocrlab.text.charset import Charset
+
+log = logging.getLogger(__name__)
+
+
+class CTCRecognizer(TextRecognitionModule):
+    """``backbone`` is a built module; ``neck`` and ``head`` are factories (sizes are inferred);
+    ``channels_last``: see :class:`~ocrlab.families.crnn.net.CTCRecognitionNet`."""
+
+    resume_notes: ClassVar[dict[str, str]] = {
+        "channels_last": "the backbone's memory format (NHWC or NCHW) is not part of the weights: they load unchanged "
+                         "and this run computes in its own format, which rounds floats differently (the run is not "
+                         "bit-identical to one continued in the checkpoint's format)",
+    }
+
+    def __init__(self, charset: Charset, backbone: nn.Module, neck: Callable[..., nn.Module],
+                 head: Callable[..., nn.Module], optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None, input: dict | None = None, decoding: str = "greedy",
+                 beam_width: int = 8, num_val_samples_logged: int = 8, channels_last: bool = False):
+        super().__init__(charset, optimizer, scheduler, input, num_val_samples_logged)
+        self.net = CTCRecognitionNet(backbone, neck, head, charset.num_classes, channels_last)
+        self.decoder = CTCDecoder(charset, method=decoding, beam_width=beam_width)
+        self.ctc_loss = nn.CTCLoss(blank=charset.blank_index, zero_infinity=True)
+        self._too_short: set[str] = set()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def forward_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        # CTC in float32 whatever the autocast precision
+        log_probs = self.net(batch["images"], batch["widths"]).float().log_softmax(-1)
+        lengths = self.net.output_lengths(batch["widths"]).clamp(max=log_probs.shape[1])
+        return log_probs, lengths
+
+    def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
+        log_probs, lengths = outputs
+        if self.training:
+            self._check_alignable(lengths, batch)
+        return self.ctc_loss(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"])
+
+    def _check_alignable(self, lengths: torch.Tensor, batch: dict) -> None:
+        """CTC needs a time step per label character (two between repeats); a line too narrow
+        for its label gets an infinite loss, which ``zero_infinity`` turns into no gradient.
+        Such lines are named once and counted in the training report, not dropped in silence."""
+        needed = batch["target_lengths"].clone()
+        for i, target in enumerate(torch.split(batch["targets"], batch["target_lengths"].tolist())):
+            needed[i] += int((target[1:] == target[:-1]).sum())
+        short = (lengths.cpu() < needed.cpu()).nonzero().flatten().tolist()
+        for i in short:
+            path = batch["paths"][i]
+            if path in self._too_short:
+                continue
+            self._too_short.add(path)
+            self.sample_warnings["ctc_line_too_narrow_for_label"] += 1
+            log.warning("%s: %d CTC steps for a label of %d characters (%r): the line image is too narrow "
+                        "for its label and teaches nothing (check the image or the label)",
+                        path, int(lengths[i]), int(batch["target_lengths"][i]), batch["labels"][i])
+
+    def decode(self, outputs: Any, batch: dict) -> list[str]:
+        log_probs, lengths = outputs
+        return [d.text for d in self.decoder(log_probs, lengths)]

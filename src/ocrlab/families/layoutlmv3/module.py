@@ -1,0 +1,426 @@
+"""LayoutLMv3 multitask: document type, subtype (purchase orders) and BIO field labels per word.
+
+The model owns its label space (:class:`~ocrlab.families.layoutlmv3.labels.DocumentLabelMap`, the
+:class:`~ocrlab.families.layoutlmv3.tokenizer.DocumentTokenizer`) and its input spec (window length,
+stride, page image size); the data module takes them from it (:meth:`data_encoder`).
+Built from a config (``encoder``: sizes) or from a local HF model directory (``pretrained``);
+``init_from`` starts from another ocrlab checkpoint's weights (domain fine-tuning; labels
+appended to its map keep their trained rows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.families.layoutlmv3.inputs import IGNORE, DocumentInputSpec
+from ocrlab.families.layoutlmv3.labels import DocumentLabelMap
+from ocrlab.families.layoutlmv3.metrics import (
+    ClassificationMetrics,
+    EntityF1,
+    group_fields,
+    plot_confusion_matrix,
+    token_accuracy,
+)
+from ocrlab.families.layoutlmv3.net import (
+    LayoutMultitaskNet,
+    encoder_config,
+    merge_windows,
+    plain_encoder_settings,
+)
+from ocrlab.families.layoutlmv3.tokenizer import DocumentTokenizer
+from ocrlab.lightning_modules.base import OcrModule
+from ocrlab.reports import Figure, Report, Table
+from ocrlab.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOSS_WEIGHTS = {"doc_type": 1.0, "po_subtype": 1.0, "tokens": 1.0}
+
+
+class LayoutLMv3Multitask(OcrModule):
+    task = "documents"
+
+    def __init__(self, labels: DocumentLabelMap, tokenizer: DocumentTokenizer,
+                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
+                 encoder: dict | None = None, pretrained: str | None = None, init_from: str | None = None,
+                 max_length: int = 512, stride: int = 128, box_grid: int = 1, context_kernel: int = 0,
+                 loss_weights: dict[str, float] | None = None,
+                 dropout: float = 0.1, freeze: Sequence[str] = (), gradient_checkpointing: bool = False):
+        super().__init__(optimizer, scheduler)
+        self.labels = labels
+        self.pretrained = pretrained
+        unknown = sorted(set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS))
+        if unknown:
+            raise ConfigError(f"model.loss_weights: unknown {unknown}; expected keys {sorted(DEFAULT_LOSS_WEIGHTS)}")
+        self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+        self.input_spec = DocumentInputSpec(max_length, stride, box_grid)
+        if pretrained is not None:
+            config, tokenizer = self._pretrained_parts(Path(pretrained))
+        else:
+            config = encoder_config({**(encoder or {}), "vocab_size": tokenizer.num_embeddings})
+        if config.max_position_embeddings < max_length + config.pad_token_id + 1:
+            raise ConfigError(f"model.max_length={max_length} needs max_position_embeddings >= "
+                              f"{max_length + config.pad_token_id + 1} (the encoder has {config.max_position_embeddings})")
+        self.tokenizer = tokenizer
+        self.net = LayoutMultitaskNet(config, len(labels.doc_types), len(labels.po_subtypes), len(labels), dropout,
+                                      context_kernel)
+        if pretrained is not None:
+            self._load_pretrained_backbone(Path(pretrained))
+        if init_from:
+            self._init_from(init_from)
+        self.freeze = tuple(freeze)
+        self._freeze(self.freeze)
+        if gradient_checkpointing:
+            self._checkpoint_activations()
+        self._image_processor = None
+        self.val_metrics = self._metrics()
+        self.test_metrics = self._metrics()
+        self.test_rows: list[dict] = []
+        self._test_seconds, self._test_docs = 0.0, 0
+
+    # -- building --------------------------------------------------------------------------
+    @staticmethod
+    def _pretrained_parts(path: Path):
+        from transformers import LayoutLMv3Config
+
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model.pretrained={path}: no config.json there (expected a local LayoutLMv3 "
+                              "model directory; no model hub is contacted)")
+        config = LayoutLMv3Config.from_pretrained(str(path), local_files_only=True)
+        return config, DocumentTokenizer(pretrained=str(path), vocab_size=config.vocab_size)
+
+    def _load_pretrained_backbone(self, path: Path) -> None:
+        from transformers import LayoutLMv3Model
+
+        loaded = LayoutLMv3Model.from_pretrained(str(path), local_files_only=True, use_safetensors=None)
+        missing, unexpected = self.net.backbone.load_state_dict(loaded.state_dict(), strict=False)
+        if missing:
+            raise CheckpointError(f"model.pretrained={path}: the encoder lacks weights {missing[:5]}")
+        log.info("encoder weights from %s%s", path, f" (ignored: {unexpected[:5]})" if unexpected else "")
+
+    def _init_from(self, path: str) -> None:
+        """Weights of another ocrlab checkpoint of this family; its tokenizer is adopted and
+        its label map must be this one or a prefix of it (labels appended keep their rows)."""
+        from hydra.utils import instantiate
+
+        from ocrlab.loading import load_checkpoint
+        from ocrlab.model_files import CHECKPOINT_KEY
+
+        ckpt = load_checkpoint(path)
+        meta = ckpt[CHECKPOINT_KEY]
+        stored = meta.get("label_space") or {}
+        if "tokenizer" in stored:
+            self.tokenizer.check_same(instantiate(stored["tokenizer"]), f"model.init_from={path}")
+        old_labels = instantiate(stored["labels"]) if "labels" in stored else None
+        if old_labels is not None and old_labels != self.labels and not self.labels.extends(old_labels):
+            self.labels.check_same(old_labels, f"model.init_from={path}")
+        state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+        own = self.net.state_dict()
+        for key in ("token_head.weight", "token_head.bias"):
+            if key in state and state[key].shape != own[key].shape:  # appended labels: old rows kept
+                grown = own[key].clone()
+                grown[: state[key].shape[0]] = state[key]
+                state[key] = grown
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"model.init_from={path}: its encoder does not fit this model config: {e}") from e
+        log.info("weights from %s (fresh optimizer)", path)
+
+    def _checkpoint_activations(self) -> None:
+        """Recompute each transformer block in the backward pass (HF's LayoutLMv3 has no
+        ``gradient_checkpointing_enable``): torch's non-reentrant checkpoint wrapper, which keeps
+        parameter names in the state dict. Under FSDP prefer the strategy's own flag."""
+        from functools import partial
+
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+            CheckpointImpl,
+            apply_activation_checkpointing,
+            checkpoint_wrapper,
+        )
+
+        layer = self.net.layer_class
+        apply_activation_checkpointing(self.net.backbone.encoder, check_fn=lambda m: isinstance(m, layer),
+                                       checkpoint_wrapper_fn=partial(checkpoint_wrapper,
+                                                                     checkpoint_impl=CheckpointImpl.NO_REENTRANT))
+
+    def _freeze(self, prefixes: Sequence[str]) -> None:
+        names = [n for n, _ in self.net.named_parameters()]
+        for prefix in prefixes:
+            hit = [n for n in names if n.startswith(prefix)]
+            if not hit:
+                tops = sorted({n.split(".")[0] for n in names} | {".".join(n.split(".")[:2]) for n in names})
+                raise ConfigError(f"model.freeze: {prefix!r} matches no parameter of the network (e.g. {tops[:8]})")
+        for name, p in self.net.named_parameters():
+            if any(name.startswith(prefix) for prefix in prefixes):
+                p.requires_grad_(False)
+
+    def _metrics(self) -> nn.ModuleDict:
+        return nn.ModuleDict({
+            "doc_type": ClassificationMetrics(len(self.labels.doc_types), self.labels.doc_types),
+            "po_subtype": ClassificationMetrics(max(1, len(self.labels.po_subtypes)), self.labels.po_subtypes or ("-",)),
+            "entity": EntityF1(self.labels.labels),
+            "words": token_accuracy(len(self.labels)),  # per word (its merged prediction)
+        })
+
+    # -- label space, inputs ---------------------------------------------------------------
+    def label_space(self) -> dict[str, Any]:
+        return {"labels": self.labels, "tokenizer": self.tokenizer}
+
+    def frozen_config(self) -> dict:
+        """The config that rebuilds this network anywhere: the encoder's actual settings (not
+        the pretrained directory it came from), no ``init_from``."""
+        cfg = super().frozen_config()
+        settings = plain_encoder_settings(self.net.backbone.config)
+        settings.pop("vocab_size", None)  # the tokenizer reserves the rows
+        cfg.update(encoder=settings, pretrained=None, init_from=None)
+        return cfg
+
+    @property
+    def visual(self) -> bool:
+        return bool(self.net.backbone.config.visual_embed)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.net.backbone.config.input_size)
+
+    @property
+    def layer_class(self) -> type[nn.Module]:
+        """The transformer block (FSDP wrap policy, activation checkpointing)."""
+        return self.net.layer_class
+
+    def fsdp_units(self) -> list[nn.Module]:
+        """The modules sharded one by one (FSDP2's ``fully_shard``), before the network as a whole."""
+        return list(self.net.backbone.encoder.layer)
+
+    @property
+    def image_processor(self):
+        if self._image_processor is None:
+            from transformers import LayoutLMv3ImageProcessor
+
+            size = self.image_size
+            self._image_processor = LayoutLMv3ImageProcessor(apply_ocr=False, size={"height": size, "width": size})
+        return self._image_processor
+
+    def processor(self):
+        """The ``LayoutLMv3Processor`` (image processor without OCR + this model's tokenizer)."""
+        from transformers import LayoutLMv3Processor
+
+        return LayoutLMv3Processor(image_processor=self.image_processor, tokenizer=self.tokenizer.get())
+
+    def data_encoder(self):
+        """Label map + tokenizer + window spec + image processor: what the data module encodes
+        documents with."""
+        from ocrlab.families.layoutlmv3.inputs import DocumentEncoder
+
+        return DocumentEncoder(self.tokenizer.get(), self.input_spec, self.image_processor if self.visual else None,
+                               labels=self.labels)
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, input_ids, bbox, attention_mask, pixel_values=None):
+        return self.net(input_ids, bbox, attention_mask, pixel_values)
+
+    def _documents(self, batch: dict):
+        doc, sub, tok = self.net(batch["input_ids"], batch["bbox"], batch["attention_mask"], batch.get("pixel_values"))
+        merged = merge_windows(doc, sub, tok, batch["window_doc"], batch["word_index"], len(batch["num_words"]),
+                               batch["num_words"])
+        return tok, merged
+
+    def _loss(self, tok_logits, doc_logits, sub_logits, batch: dict) -> dict[str, torch.Tensor]:
+        tokens = F.cross_entropy(tok_logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=IGNORE)
+        doc_type = F.cross_entropy(doc_logits, batch["doc_type"])
+        sub_target = batch["po_subtype"]
+        # the subtype loss only on documents of the subtype's type (purchase orders); a batch
+        # without one gives 0 (a mean over no document would be NaN), with no device sync
+        subtype = (F.cross_entropy(sub_logits.float(), sub_target, ignore_index=IGNORE, reduction="sum")
+                   / (sub_target != IGNORE).sum().clamp(min=1))
+        w = self.loss_weights
+        total = w["doc_type"] * doc_type + w["po_subtype"] * subtype + w["tokens"] * tokens
+        return {"loss": total, "loss_doc_type": doc_type, "loss_po_subtype": subtype, "loss_tokens": tokens}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        tok, (doc, sub, _) = self._documents(batch)
+        losses = self._loss(tok, doc, sub, batch)
+        bs = len(batch["num_words"])
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=name == "loss", prog_bar=name == "loss",
+                     batch_size=bs)
+        self.log_learning_rate(bs)
+        return losses["loss"]
+
+    def _update(self, metrics: nn.ModuleDict, batch: dict, doc, sub, words) -> dict[str, Any]:
+        doc_pred, sub_pred = doc.argmax(-1), sub.argmax(-1)
+        word_pred = [w.argmax(-1) for w in words]
+        metrics["doc_type"].update(doc_pred, batch["doc_type"])
+        metrics["po_subtype"].update(sub_pred, batch["po_subtype"])
+        metrics["entity"].update([p.tolist() for p in word_pred], [list(t) for t in batch["word_labels"]])
+        metrics["words"].update(torch.cat(word_pred), torch.tensor([x for t in batch["word_labels"] for x in t],
+                                                                    device=doc_pred.device))
+        return {"doc_type": doc_pred, "po_subtype": sub_pred, "words": word_pred}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        tok, (doc, sub, words) = self._documents(batch)
+        losses = self._loss(tok, doc, sub, batch)
+        self.log("val/loss", losses["loss"], on_epoch=True, batch_size=len(words), sync_dist=True)
+        self._update(self.val_metrics, batch, doc, sub, words)
+
+    def _epoch_metrics(self, metrics: nn.ModuleDict, prefix: str) -> dict[str, torch.Tensor]:
+        out = {}
+        for task in ("doc_type", "po_subtype"):
+            scores = metrics[task].compute()
+            out[f"{prefix}{task}_acc"] = scores["acc"]
+            if prefix == "test/":
+                out.update({f"{prefix}{task}_{k}": scores[k] for k in ("precision", "recall", "f1")})
+        entity = metrics["entity"].compute()
+        out.update({f"{prefix}entity_{k}": entity[k] for k in ("precision", "recall", "f1")})
+        out[f"{prefix}token_acc"] = metrics["words"].compute()
+        return out
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self._epoch_metrics(self.val_metrics, "val/"), prog_bar=False)
+        for m in self.val_metrics.values():
+            m.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_rows, self._test_seconds, self._test_docs = [], 0.0, 0
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        start = time.perf_counter()
+        _, (doc, sub, words) = self._documents(batch)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self._test_seconds += time.perf_counter() - start
+        self._test_docs += len(words)
+        preds = self._update(self.test_metrics, batch, doc, sub, words)
+        for i, doc_id in enumerate(batch["id"]):
+            doc_words = batch["words"][i]
+            truth = self.describe(doc_words, int(batch["doc_type"][i]), int(batch["po_subtype"][i]),
+                                  list(batch["word_labels"][i]))
+            pred = self.describe(doc_words, int(preds["doc_type"][i]), int(preds["po_subtype"][i]),
+                                 preds["words"][i].tolist())
+            self.test_rows.append({
+                "id": doc_id, "doc_type": truth["doc_type"], "predicted_doc_type": pred["doc_type"],
+                "po_subtype": truth["po_subtype"] or "", "predicted_po_subtype": pred["po_subtype"] or "",
+                "fields_correct": sum(v == pred["fields"].get(k) for k, v in truth["fields"].items()),
+                "fields": len(truth["fields"]),
+                "predicted_fields": json.dumps(pred["fields"], ensure_ascii=False, sort_keys=True),
+            })
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._epoch_metrics(self.test_metrics, "test/"))
+        self.log("test/ms_per_doc", 1000.0 * self._test_seconds / max(1, self._test_docs), sync_dist=True)
+        self.log("test/documents", float(self._test_docs), reduce_fx="sum", sync_dist=True)
+        # the report's numbers are synced across ranks (collectives: every rank computes them);
+        # the TestReports callback writes it on rank 0
+        self.test_report = self.build_test_report()
+        for m in self.test_metrics.values():
+            m.reset()
+
+    def classification_report(self) -> tuple[dict[str, Any], str]:
+        """Per-class reports of the heads and per-field entity scores of the last test run."""
+        report: dict[str, Any] = {}
+        text = []
+        for task, names in (("doc_type", self.labels.doc_types), ("po_subtype", self.labels.po_subtypes)):
+            if names:
+                report[task] = self.test_metrics[task].report()
+                text += [f"== {task} ==", self.test_metrics[task].report_text(), ""]
+        fields = self.test_metrics["entity"].per_field()
+        report["fields"] = fields
+        text += ["== fields (entity level, strict IOB2) ==",
+                 *(f"{k:28s} P {v['precision']:.4f}  R {v['recall']:.4f}  F1 {v['f1']:.4f}  n {v['support']}"
+                   for k, v in fields.items())]
+        return report, "\n".join(text) + "\n"
+
+    def build_test_report(self) -> Report:
+        """``classification_report.json|txt``, the confusion matrices, the per-field table."""
+        from functools import partial
+
+        report, text = self.classification_report()
+        figures = {f"{task}_confusion.png": Figure(f"test/{task}_confusion", partial(
+            plot_confusion_matrix, report[task]["confusion_matrix"], list(names), f"{task} (test)"))
+            for task, names in (("doc_type", self.labels.doc_types), ("po_subtype", self.labels.po_subtypes))
+            if task in report}
+        fields = Table(["field", "precision", "recall", "f1", "support"],
+                       [[k, v["precision"], v["recall"], v["f1"], v["support"]] for k, v in report["fields"].items()])
+        return Report(files={"classification_report.json": report, "classification_report.txt": text},
+                      tables={"test/fields": fields}, figures=figures)
+
+    # -- inference -------------------------------------------------------------------------
+    def describe(self, words: Sequence[str], doc_type: int, po_subtype: int, word_labels: Sequence[int]) -> dict:
+        """Ids -> names: doc type, subtype (only for the subtype's document type), ``{field: [values]}``."""
+        name = self.labels.doc_types[doc_type]
+        sub = (self.labels.po_subtypes[po_subtype]
+               if name == self.labels.subtype_of and 0 <= po_subtype < len(self.labels.po_subtypes) else None)
+        tags = [self.labels.labels[i] if 0 <= i < len(self.labels) else "O" for i in word_labels]
+        return {"doc_type": name, "po_subtype": sub, "fields": group_fields(list(words), tags)}
+
+    @torch.no_grad()
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> list[dict]:
+        _, (doc, sub, words) = self._documents(batch)
+        return [self.describe(batch["words"][i], int(doc[i].argmax()), int(sub[i].argmax()), words[i].argmax(-1).tolist())
+                for i in range(len(words))]
+
+    @torch.no_grad()
+    def predict_document(self, words: Sequence[str], boxes: Sequence[Sequence[int]], image=None) -> dict:
+        """A document (words, 0-1000 boxes, page image) -> ``{"doc_type", "po_subtype", "fields"}``."""
+        from ocrlab.families.layoutlmv3.inputs import collate_windows
+
+        was_training = self.training
+        self.eval()
+        try:
+            encoder = self.data_encoder()
+            item = {**encoder.encode(words, boxes, None, image), "num_words": len(words), "words": list(words)}
+            batch = collate_windows([item], encoder.pad_token_id)
+            batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            return self.predict_step(batch)[0]
+        finally:
+            self.train(was_training)
+
+    # -- export ----------------------------------------------------------------------------
+    def export(self, directory: str | Path, onnx: bool = False, int8: bool = False, **options: Any) -> Path:
+        """weights + config (the base export), the processor (tokenizer + image processor,
+        ``save_pretrained``), ``label_map.json``; with ``onnx`` also ``model.onnx`` checked
+        against PyTorch, with ``int8`` its dynamically quantized copy."""
+        directory = Path(super().export(directory, **options))
+        self.processor().save_pretrained(str(directory / "processor"))
+        atomic_write_json(directory / "label_map.json", self.labels.to_dict())
+        if onnx or int8:
+            from ocrlab.onnx_export import export_onnx
+
+            export_onnx(self, directory, int8=int8)
+        return directory
+
+    onnx_outputs = ("doc_type_logits", "po_subtype_logits", "token_logits")
+
+    @property
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        axes = {"input_ids": {0: "windows", 1: "tokens"}, "bbox": {0: "windows", 1: "tokens"},
+                "attention_mask": {0: "windows", 1: "tokens"}, "doc_type_logits": {0: "windows"},
+                "po_subtype_logits": {0: "windows"}, "token_logits": {0: "windows", 1: "tokens"}}
+        if self.visual:
+            axes["pixel_values"] = {0: "windows"}
+        return axes
+
+    def example_inputs(self, batch_size: int = 1, length: int | None = None) -> dict[str, torch.Tensor]:
+        """Random inputs of this model's shapes (export tracing, latency benchmarks)."""
+        length = length or self.input_spec.max_length
+        g = torch.Generator().manual_seed(0)
+        vocab = len(self.tokenizer.get())
+        x0 = torch.randint(0, 900, (batch_size, length, 2), generator=g)
+        size = torch.randint(1, 100, (batch_size, length, 2), generator=g)
+        inputs = {"input_ids": torch.randint(5, vocab, (batch_size, length), generator=g),
+                  "bbox": torch.cat([x0, (x0 + size).clamp(max=1000)], -1),
+                  "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+        if self.visual:
+            inputs["pixel_values"] = torch.randn(batch_size, 3, self.image_size, self.image_size, generator=g)
+        return inputs
