@@ -240,3 +240,14 @@ def test_a_model_picked_without_its_experiment_names_the_experiments_to_pick(tmp
     composed = run_cli(["train.py", "model=crnn_small_cnn", "--cfg", "job"], timeout=120)
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert "ocrlab.families.crnn.SmallCNN" in composed.stdout
+
+
+def test_missing_mandatory_values_are_named_together_with_the_experiments_command(tmp_path):
+    """An experiment that needs the user's paths (layoutlmv3_domain: documents and a general model)
+    run without them: one error naming every missing value, that they are local paths, and the
+    command the experiment's config documents; no Hydra interpolation trace."""
+    out = run_cli(["train.py", "experiment=layoutlmv3_domain", "debug=fdr", f"paths.log_dir={tmp_path}"], timeout=120)
+    assert out.returncode != 0
+    assert "Missing mandatory value(s): data.data_dir" in out.stderr, out.stderr[-2000:]
+    assert "a local path on this machine" in out.stderr and "InterpolationToMissingValueError" not in out.stderr
+    assert "python train.py experiment=layoutlmv3_domain model.init_from=" in out.stderr

@@ -232,7 +232,8 @@ def test_a_process_group_ends_with_the_process_that_waits_for_it(tmp_path, sig):
     training process that starts a worker of its own: Ctrl-C, SIGTERM or SIGKILL to the waiting
     process ends both within seconds, and the waiting process ends by that signal."""
     (tmp_path / "child.py").write_text(textwrap.dedent("""
-        import os, subprocess, sys, time
+        import os, signal, subprocess, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see below)
         from ocrlab.utils.processes import PARENT_ENV, exit_with_parent, parent_pid_from_env
         exit_with_parent(parent_pid_from_env(), group=True, poll_s=0.1)
         os.environ[PARENT_ENV] = str(os.getpid())
@@ -243,7 +244,9 @@ def test_a_process_group_ends_with_the_process_that_waits_for_it(tmp_path, sig):
         time.sleep(120)
     """))
     pids = tmp_path / "pids"
-    waiting = "import sys; from ocrlab.utils.processes import run_process_group; run_process_group(sys.argv[1:])"
+    # Ctrl-C as in a terminal: a process started from a background job inherits SIGINT ignored
+    waiting = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from ocrlab.utils.processes import run_process_group; run_process_group(sys.argv[1:])")
     proc = subprocess.Popen([sys.executable, "-c", waiting, sys.executable, str(tmp_path / "child.py"), str(pids)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     started: list[int] = []

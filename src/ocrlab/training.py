@@ -19,7 +19,14 @@ from ocrlab.callbacks.training_report import TrainingReport
 from ocrlab.loading import build_model, load_checkpoint
 from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_text
-from ocrlab.utils.run import finish_loggers, instantiate_group, plain_config, prepare_environment, run_info
+from ocrlab.utils.run import (
+    check_no_missing_values,
+    finish_loggers,
+    instantiate_group,
+    plain_config,
+    prepare_environment,
+    run_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train (and test) as configured; returns (metrics, objects)."""
     prepare_environment()
+    check_no_missing_values(cfg)
     resolved = plain_config(cfg)
     if rank_zero_only.rank == 0:  # the processes a strategy starts share rank 0's run dir
         atomic_write_text(Path(cfg.paths.output_dir) / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))

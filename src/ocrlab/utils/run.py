@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -39,6 +40,54 @@ def plain_config(cfg: DictConfig) -> dict:
     from ocrlab.utils.secrets import without_secrets
 
     return without_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+
+
+# keys whose value is a place on this machine: nothing is ever downloaded in their stead
+_PATH_KEY_ENDINGS = ("_dir", "_path", "path", "_file", "_files", "init_from", "pretrained", "teacher")
+
+
+def check_no_missing_values(cfg: DictConfig) -> None:
+    """Every mandatory value (``???``) given, or one error naming all that are missing, which of
+    them are local paths, and the experiment's documented command when its config file has one."""
+    from ocrlab.errors import ConfigError
+
+    missing = sorted(k for k in _missing_keys(OmegaConf.to_container(cfg, resolve=False)) if not k.startswith("hydra."))
+    if not missing:
+        return
+    paths = [k for k in missing if k.endswith(_PATH_KEY_ENDINGS)]
+    what = (f" ({', '.join(paths)}: {'a local path' if len(paths) == 1 else 'local paths'} on this machine; "
+            "nothing is downloaded)") if paths else ""
+    usage = _documented_command(run_info().get("experiment"))
+    raise ConfigError(f"Missing mandatory value(s): {', '.join(missing)}{what}: give them on the command line"
+                      + (f", as the experiment's config documents: {usage}" if usage else ""))
+
+
+def _missing_keys(node: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is ``???``, read without resolving interpolations (one pointing at
+    a missing value would raise before the missing key itself could be named)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    out = []
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if value == "???":
+            out.append(name)
+        else:
+            out += _missing_keys(value, f"{name}.")
+    return out
+
+
+def _documented_command(experiment: str | None) -> str | None:
+    """The first ``python train.py experiment=<name> ...`` line of the experiment's config file."""
+    if not experiment:
+        return None
+    from ocrlab.config import config_dir
+
+    try:
+        text = (Path(config_dir()) / "experiment" / f"{experiment}.yaml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    lines = [line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")]
+    return next((line for line in lines if line.startswith(f"python train.py experiment={experiment} ")), None)
 
 
 _RECORDED_RUN_INFO: dict | None = None
