@@ -523,9 +523,12 @@ def attached_datamodule(cfg, build_model, n_steps: int, name: str, more_data: st
     the model, train batches)."""
     from hydra.utils import instantiate
 
-    pl.seed_everything(cfg.seed, workers=True)
+    from ocrlab.label_spaces import fit_label_spaces
+
     datamodule = instantiate(cfg.data)
-    model = build_model(cfg.model)
+    model_cfg = fit_label_spaces(cfg.model, datamodule)  # as train(cfg): learned label spaces first
+    pl.seed_everything(cfg.seed, workers=True)
+    model = build_model(model_cfg)
     datamodule.attach_model(model)
     datamodule.setup("fit")
     available = len(datamodule.train_dataloader())

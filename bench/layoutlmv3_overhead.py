@@ -173,6 +173,7 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
 
     from ocrlab.families.layoutlmv3.module import LayoutLMv3Multitask
     from ocrlab.families.layoutlmv3.net import merge_windows
+    from ocrlab.label_spaces import fit_label_spaces
     from ocrlab.loading import build_model
 
     class LossModel(torch.nn.Module):
@@ -195,8 +196,9 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
             self.records.append((common.document_batch_key(batch), float(loss.detach())))
             return {"loss": loss}
 
+    model_cfg = fit_label_spaces(cfg.model, datamodule)
     pl.seed_everything(cfg.seed, workers=True)
-    module = build_model(cfg.model)
+    module = build_model(model_cfg)
     rng = torch.get_rng_state()  # as in train(cfg): dropout draws from here on
     model = LossModel(module)
     initial = common.weights_checksum(model)

@@ -78,6 +78,7 @@ def main() -> None:
     from hydra.utils import instantiate
 
     from ocrlab.families.paddleocr_vl.net import count_parameters
+    from ocrlab.label_spaces import fit_label_spaces
     from ocrlab.loading import build_model
 
     pairs_dir, data_info = vl_common.ensure_pairs(args.documents, args.data_seed, progress=not args.quick)
@@ -88,9 +89,10 @@ def main() -> None:
                  *([f"model/net={args.preset}"] if args.preset else []),
                  *([f"data.eval_batch_size={args.batch_size}"] if args.batch_size else []), *args.override]
     cfg = common.compose_config(overrides, common.new_run_dir(NAME))
-    torch.manual_seed(cfg.seed)
-    module = build_model(cfg.model)
     datamodule = instantiate(cfg.data)
+    model_cfg = fit_label_spaces(cfg.model, datamodule)
+    torch.manual_seed(cfg.seed)
+    module = build_model(model_cfg)
     datamodule.attach_model(module)
     datamodule.setup()
     dataset = datamodule.datasets[args.split]

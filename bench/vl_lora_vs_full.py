@@ -229,13 +229,16 @@ def setup(args, pairs_dir: Path, mode: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from ocrlab.families.paddleocr_vl.net import count_parameters
+    from ocrlab.label_spaces import fit_label_spaces
     from ocrlab.loading import build_model
 
     cfg = compose(args, pairs_dir, mode)
-    torch.manual_seed(cfg.seed)
-    module = build_model(cfg.model)
     datamodule = instantiate(cfg.data)
-    datamodule.attach_model(module)  # trains the processor's tokenizer (deterministic: same in every process)
+    # the processor's tokenizer learned from the pairs (deterministic: the same in every process)
+    model_cfg = fit_label_spaces(cfg.model, datamodule)
+    torch.manual_seed(cfg.seed)
+    module = build_model(model_cfg)
+    datamodule.attach_model(module)
     datamodule.setup("fit")
     if args.batch == "first":
         loader = datamodule.train_dataloader()

@@ -183,10 +183,12 @@ def hf_run(cfg, datamodule, n_steps: int) -> dict:
     import pytorch_lightning as pl
     import torch
 
+    from ocrlab.label_spaces import fit_label_spaces
     from ocrlab.loading import build_model
 
+    model_cfg = fit_label_spaces(cfg.model, datamodule)
     pl.seed_everything(cfg.seed, workers=True)
-    module = build_model(cfg.model)
+    module = build_model(model_cfg)
     rng = torch.get_rng_state()  # as in train(cfg): LoRA dropout draws from here on
     model = module.net  # the PeftModel: what a plain HF + peft script trains
     initial = common.weights_checksum(model)

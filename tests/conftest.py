@@ -268,3 +268,19 @@ class OtherTaskBaseline:
 
     name = "other"
     task = "documents"
+
+
+def model_and_data(cfg, stage: str | None = "fit"):
+    """What ``train`` builds before fitting, in its order: the data module, the label spaces
+    learned from its training split, the model, the data attached (and set up for ``stage``)."""
+    from hydra.utils import instantiate
+
+    from ocrlab.label_spaces import fit_label_spaces
+    from ocrlab.loading import build_model
+
+    dm = instantiate(cfg.data)
+    model = build_model(fit_label_spaces(cfg.model, dm))
+    dm.attach_model(model)
+    if stage:
+        dm.setup(stage)
+    return model, dm

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, tiny_doc_overrides
+from conftest import compose_config, model_and_data, tiny_doc_overrides
 from hydra.utils import instantiate
 
 from ocrlab.errors import CheckpointError, ConfigError, DatasetError
@@ -28,11 +28,7 @@ def _compose(tiny_docs: Path, tmp_path: Path, extra: tuple[str, ...] = ()):
 def _model_and_data(tiny_docs: Path, tmp_path: Path, extra: tuple[str, ...] = (), seed: int = 0):
     cfg = _compose(tiny_docs, tmp_path, extra)
     torch.manual_seed(seed)
-    model = build_model(cfg.model)
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
-    dm.setup("fit")
-    return model, dm
+    return model_and_data(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +36,25 @@ def built(tiny_docs, tmp_path_factory):
     return _model_and_data(tiny_docs, tmp_path_factory.mktemp("layoutlmv3"))
 
 
-def test_tokenizer_is_trained_on_first_use_and_rebuilds_from_its_config(tiny_docs):
-    from ocrlab.families.layoutlmv3.annotations import AnnotationWords
+def test_tokenizer_is_learned_from_the_training_words_and_rebuilds_from_its_config(tiny_docs, tmp_path):
+    from ocrlab.families.layoutlmv3.data import DocumentDataModule
+    from ocrlab.families.layoutlmv3.tokenizer import BpeOfTrainingWords
 
-    tok = DocumentTokenizer(train_words=AnnotationWords(tiny_docs / "train" / "annotations"), vocab_size=600)
-    assert not tok.ready  # built from config before the data exists: nothing read yet
+    data = DocumentDataModule(data_dir=str(tiny_docs))
+    tok = BpeOfTrainingWords(vocab_size=600).fit(data)
+    # the same words give the same BPE: every process of a multi-process run learns the same one
+    assert BpeOfTrainingWords(vocab_size=600).fit(data).to_config() == tok.to_config()
     hf = tok.get()
-    assert tok.ready and len(hf) <= 600 and hf.pad_token_id == 1 and hf.cls_token_id == 0
+    assert len(hf) <= 600 and hf.pad_token_id == 1 and hf.cls_token_id == 0
+    assert hf.tokenize("Invoice")[0] == "ĠInvoice"  # a word of the training documents: learned as one piece
     again = instantiate(tok.to_config())
     words = ["Invoice", "Number:", "INV-2024-0001", "Straße"]
     assert again.get()(words, boxes=[[0, 0, 1, 1]] * 4)["input_ids"] == hf(words, boxes=[[0, 0, 1, 1]] * 4)["input_ids"]
-    lazy = DocumentTokenizer(train_words=AnnotationWords(tiny_docs / "missing"), vocab_size=600)
-    lazy.check_same(again, "resuming")  # a tokenizer not trained yet adopts the checkpoint's
-    assert lazy.to_config() == tok.to_config()
+    again.check_same(tok, "resuming")
+    # a model config whose tokenizer is still to be learned is not built: it names the key
+    cfg = _compose(tiny_docs, tmp_path)
+    with pytest.raises(ConfigError, match=r"model.tokenizer \(BpeOfTrainingWords\) is learned from the training"):
+        build_model(cfg.model)
     other = DocumentTokenizer(vocab={**again._vocab, "zzz": 599}, merges=again._merges, vocab_size=600)
     with pytest.raises(CheckpointError, match="tokenizer differs"):
         other.check_same(again, "resuming")
@@ -202,24 +204,30 @@ def test_appended_labels_keep_the_trained_rows(tiny_docs, tmp_path):
     labels = general.labels
     extended = DocumentLabelMap([*labels.labels, "B-CUSTOM_FIELD", "I-CUSTOM_FIELD"], labels.doc_types,
                                 labels.po_subtypes)
-    (tmp_path / "ext.json").write_text(json.dumps(extended.to_dict()))
-    domain_cfg = _compose(tiny_docs, tmp_path / "d", ("model/labels=from_dataset",
-                                                      f"model.labels.path={tmp_path / 'ext.json'}",
-                                                      f"model.init_from={ckpt}"))
-    domain = build_model(domain_cfg.model)
+
+    def dataset(name: str, label_map: DocumentLabelMap) -> Path:
+        """The documents with another label map, and fewer training words than the first run's."""
+        data = tmp_path / name
+        shutil.copytree(tiny_docs, data)
+        (data / "label_map.json").write_text(json.dumps(label_map.to_dict()))
+        for path in sorted((data / "train" / "annotations").iterdir())[1:]:
+            path.unlink()
+        return data
+
+    domain_cfg = _compose(dataset("ext", extended), tmp_path / "d", ("model/labels=from_dataset",
+                                                                     f"model.init_from={ckpt}"))
+    domain, _ = model_and_data(domain_cfg, stage=None)
     old_w, new_w = general.net.token_head.weight, domain.net.token_head.weight
     assert new_w.shape[0] == old_w.shape[0] + 2
     assert torch.equal(new_w[: old_w.shape[0]], old_w)
     assert torch.equal(domain.net.backbone.embeddings.word_embeddings.weight,
                        general.net.backbone.embeddings.word_embeddings.weight)
-    assert domain.tokenizer.to_config() == general.tokenizer.to_config()  # adopted, not retrained
+    assert domain.tokenizer.to_config() == general.tokenizer.to_config()  # the weights', not learned again
     # another map (a label removed) is refused, naming what differs
     other = DocumentLabelMap(labels.labels[:-2], labels.doc_types, labels.po_subtypes)
-    (tmp_path / "other.json").write_text(json.dumps(other.to_dict()))
-    bad = _compose(tiny_docs, tmp_path / "b", ("model/labels=from_dataset", f"model.labels.path={tmp_path / 'other.json'}",
-                                                f"model.init_from={ckpt}"))
+    bad = _compose(dataset("other", other), tmp_path / "b", ("model/labels=from_dataset", f"model.init_from={ckpt}"))
     with pytest.raises(CheckpointError, match="label map differs"):
-        build_model(bad.model)
+        model_and_data(bad, stage=None)
 
 
 def test_dataset_with_another_label_map_is_refused(tiny_docs, tmp_path):
@@ -231,9 +239,7 @@ def test_dataset_with_another_label_map_is_refused(tiny_docs, tmp_path):
     lm["doc_types"] = lm["doc_types"][::-1]
     (data / "label_map.json").write_text(json.dumps(lm))
     cfg = _compose(data, tmp_path)
-    model = build_model(cfg.model)
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
+    _, dm = model_and_data(cfg, stage=None)
     with pytest.raises(DatasetError, match="label_map.json"):
         dm.setup("fit")
 
@@ -352,16 +358,13 @@ def test_synth_config_generates_once_and_never_writes_over_other_documents(tiny_
 
 def test_freeze_by_prefix_and_gradient_checkpointing(tiny_docs, tmp_path):
     cfg = _compose(tiny_docs, tmp_path, ("model.freeze=[backbone.embeddings]", "model.gradient_checkpointing=true"))
-    model = build_model(cfg.model)
+    model, dm2 = model_and_data(cfg)
     # checkpointed blocks keep their parameter names: checkpoints load into a plain model
-    assert model.state_dict().keys() == build_model(_compose(tiny_docs, tmp_path / "plain").model).state_dict().keys()
+    assert model.state_dict().keys() == model_and_data(_compose(tiny_docs, tmp_path / "plain"), None)[0].state_dict().keys()
     frozen = {n for n, p in model.net.named_parameters() if not p.requires_grad}
     assert any(n.startswith("backbone.embeddings.") for n in frozen)
     assert all(n.startswith(("backbone.embeddings.", "backbone.encoder.rel_pos")) for n in frozen)
     model.train()
-    dm2 = instantiate(cfg.data)
-    dm2.attach_model(model)
-    dm2.setup("fit")
     batch = dm2.collate([dm2.datasets["train"][i] for i in range(2)])
     tok, (doc, sub, _) = model._documents(batch)
     model._loss(tok, doc, sub, batch)["loss"].backward()
@@ -369,4 +372,4 @@ def test_freeze_by_prefix_and_gradient_checkpointing(tiny_docs, tmp_path):
     assert model.net.backbone.embeddings.word_embeddings.weight.grad is None
     bad = _compose(tiny_docs, tmp_path / "bad", ("model.freeze=[nothing]",))
     with pytest.raises(ConfigError, match="nothing.*matches no parameter"):
-        build_model(bad.model)
+        model_and_data(bad, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONF, FAMILY_MODELS, compose_config, experiment_overrides
+from conftest import CONF, FAMILY_MODELS, compose_config, experiment_overrides, model_and_data
 
 from ocrlab.loading import export_model, load_checkpoint, load_model
 from ocrlab.training import train
@@ -46,7 +46,5 @@ def compose_and_build_state(cfg) -> dict[str, torch.Tensor]:
     """The freshly built model's weights under the run's seed (what training starts from)."""
     import pytorch_lightning as pl
 
-    from ocrlab.loading import build_model
-
     pl.seed_everything(cfg.seed, workers=True)
-    return build_model(cfg.model).state_dict()
+    return model_and_data(cfg, stage=None)[0].state_dict()

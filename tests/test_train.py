@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, compose_config, experiment_overrides, tiny_overrides
-from hydra.utils import instantiate
+from conftest import CONF, compose_config, experiment_overrides, model_and_data, tiny_overrides
 
 from ocrlab.errors import CheckpointError, ConfigError
-from ocrlab.loading import build_model
 from ocrlab.metrics import score_texts
 from ocrlab.text import Charset, CharsetError
 from ocrlab.training import train
@@ -49,10 +47,7 @@ def test_text_line_experiment_reports_its_metrics(tiny_lines, tmp_path):
 def test_default_model_overfits_one_batch(tiny_lines, tmp_path):
     cfg = compose_config("train", tiny_overrides(tiny_lines, tmp_path / "logs"), tmp_path / "run")
     torch.manual_seed(0)
-    model = build_model(cfg.model)
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
-    dm.setup("fit")
+    model, dm = model_and_data(cfg)
     batch = next(iter(dm.train_dataloader()))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses, cer = [], 1.0

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, tiny_pair_overrides
-from hydra.utils import instantiate
+from conftest import compose_config, model_and_data, tiny_pair_overrides
 
 from ocrlab.callbacks.test_reports import write_report
 from ocrlab.errors import ConfigError
-from ocrlab.loading import build_model, export_model, load_model
+from ocrlab.loading import export_model, load_model
 
 
 def _module_and_data(pairs: Path, tmp_path: Path, extra: list[str]):
@@ -22,11 +21,7 @@ def _module_and_data(pairs: Path, tmp_path: Path, extra: list[str]):
                  "model.generation.max_new_tokens=256", *extra]
     cfg = compose_config("train", overrides, tmp_path / "run")
     torch.manual_seed(0)
-    model = build_model(cfg.model)
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
-    dm.setup("fit")
-    return model, dm
+    return model_and_data(cfg)
 
 
 def _save_ckpt(model, tmp_path: Path) -> Path:

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
-from conftest import compose_config, tiny_pair_overrides
-from hydra.utils import instantiate
-
-from ocrlab.loading import build_model
+from conftest import compose_config, model_and_data, tiny_pair_overrides
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -70,12 +67,10 @@ def test_tiny_lora_overfits_16_documents_to_exact_json(tmp_path):
                  "model.generation.max_new_tokens=96", "model.evaluate_base=false"]
     cfg = compose_config("train", overrides, tmp_path / "run")
     pl.seed_everything(0, verbose=False)
-    model = build_model(cfg.model)
+    model, dm = model_and_data(cfg, stage=None)
     assert cfg.model.net.preset == "tiny" and model.lora is not None
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)  # the base is frozen
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
 
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision="32-true", max_epochs=-1, max_steps=MAX_STEPS,
                          check_val_every_n_epoch=VAL_EVERY, num_sanity_val_steps=0, gradient_clip_val=1.0,

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, tiny_pair_overrides
-from hydra.utils import instantiate
+from conftest import compose_config, model_and_data, tiny_pair_overrides
 from omegaconf import OmegaConf
 
 from ocrlab.errors import CheckpointError, ConfigError
-from ocrlab.loading import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,11 +23,7 @@ def _module_and_data(pairs: Path, tmp_path: Path, extra: list[str] = ()):
                  "model.lora.dropout=0.0", *extra]
     cfg = compose_config("train", overrides, tmp_path / "run")
     torch.manual_seed(0)
-    model = build_model(cfg.model)
-    dm = instantiate(cfg.data)
-    dm.attach_model(model)
-    dm.setup("fit")
-    return model, dm
+    return model_and_data(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
 """``train(cfg)``: compose model, data, callbacks, loggers and trainer from config; fit; test.
 
-Knows no family: the model config builds a LightningModule that owns its label space, and the
-data module takes what it needs from that module (``attach_model``).
+Knows no family. A run goes one way: config -> data module -> label spaces learned from its
+prepared training split (:func:`ocrlab.label_spaces.fit_label_spaces`; from the checkpoint when
+resuming) -> model built -> trained -> tested and reported. The data module then takes what it
+needs from the model (``attach_model``: label space, input spec).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocrlab.callbacks.training_report import TrainingReport
+from ocrlab.label_spaces import fit_label_spaces
+from ocrlab.lightning_modules.resume import check_architecture, check_label_space, resume_changes
 from ocrlab.loading import build_model, load_checkpoint
 from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_text
@@ -67,24 +71,25 @@ def _build(cfg: DictConfig, callbacks: list, resolved: dict) -> tuple:
     ckpt_path = cfg.get("ckpt_path")
     # a clear error naming the path; shapes only (a sharded checkpoint is not gathered here)
     checkpoint = load_checkpoint(ckpt_path, weights=False) if ckpt_path else None
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
-    model = build_model(cfg.model)
+    meta = checkpoint["ocrlab"] if checkpoint is not None else {}
+    datamodule = instantiate_checked(cfg.data, "data")
+    model_cfg = fit_label_spaces(cfg.model, datamodule, stored=meta.get("label_space"))
+    if cfg.get("seed") is not None:  # after the data was prepared: the weights do not depend on it
+        pl.seed_everything(cfg.seed, workers=True)
+    model = build_model(model_cfg)
     model.run_info = run_info()
     if checkpoint is not None:  # before any work: the same label space and architecture
-        meta = checkpoint["ocrlab"]
-        model.check_label_space(meta, f"resuming from {ckpt_path}")
-        model.check_architecture(meta, checkpoint["state_dict"])
+        check_label_space(model, meta, f"resuming from {ckpt_path}")
+        check_architecture(model, meta, checkpoint["state_dict"])
         if rank_zero_only.rank == 0:
-            for change in model.resume_changes(meta):
+            for change in resume_changes(model, meta):
                 log.warning("resuming from %s with another model config value than the checkpoint's: %s",
                             ckpt_path, change)
         del checkpoint
-    datamodule = instantiate_checked(cfg.data, "data")
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer: pl.Trainer = instantiate_checked(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     # log the config to the loggers themselves: under fast_dev_run Lightning swaps them for a

@@ -4,7 +4,6 @@ samples, shared by the text-line families). A family's own data module is in its
 from ocrlab.datamodules.base import OcrDataModule
 from ocrlab.datamodules.labels import (
     LineRecord,
-    charset_from_label_files,
     read_correction_samples,
     read_label_file,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "LineRecord",
     "OcrDataModule",
     "TextLineDataModule",
-    "charset_from_label_files",
     "read_correction_samples",
     "read_label_file",
 ]

@@ -10,6 +10,7 @@ Contract (what the trainer, the entry points and the training report rely on):
 * :meth:`has_split` says whether a split has data configured (the test phase is skipped, with
   a warning, when ``test`` has none).
 * :meth:`source_files` names the files a split was read from.
+* :meth:`training_texts` reads the training split's texts (a label space learned from data).
 * ``datasets`` (split -> dataset, after setup) and ``sample_warnings`` (kind -> count of samples
   kept or skipped with a warning) feed :meth:`summary`, which the training report writes.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ocrlab.datamodules.samplers import BucketBatchSampler, EpochDataLoader
+from ocrlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,13 @@ class OcrDataModule(pl.LightningDataModule):
 
     def prepare_splits(self, splits: Sequence[str]) -> None:
         """Make the data of ``splits`` exist (generate synthetic data, if configured)."""
+
+    def training_texts(self) -> Iterator[str]:
+        """The texts of the prepared training split that a label space is learned from (a
+        line's label, a document's words, a pair's prompt and answer), read when iterated: what
+        :mod:`ocrlab.label_spaces` fits a charset or a tokenizer on."""
+        raise ConfigError(f"data {type(self).__name__} has no training texts to learn a label space from: give the "
+                          "model a fitted one (a built-in charset, a dictionary file, a checkpoint's)")
 
     def missing_split_error(self, split: str) -> str:
         """Why ``split`` has no data and what this module reads (the error of an entry point that

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocrlab.errors import DatasetError
-from ocrlab.text.charset import Charset
 from ocrlab.text.normalize import normalize_text
 
 log = logging.getLogger(__name__)
@@ -158,17 +156,3 @@ def read_correction_samples(directory: Path, min_samples: int = MIN_CORRECTION_S
             f"found {len(records)} correction samples in {directory}; at least {min_samples} are needed to train{hint}"
         )
     return records
-
-
-def charset_from_label_files(files: Sequence[str | Path], data_dir: str | Path | None = None) -> Charset:
-    """The vocabulary of PaddleOCR label files (relative paths looked up in ``data_dir``).
-
-    A model config's label-space factory (``model/charset=from_label_files``): it reads the
-    files once, when the model is built; checkpoints then carry the resulting symbols.
-    """
-    root = Path(data_dir) if data_dir else None
-    paths = [Path(f) if root is None or Path(f).is_absolute() else root / f for f in files]
-    if not paths:
-        raise DatasetError("charset from label files: no files given (expected the training label files)")
-    texts = [rec.label for p in paths for rec in read_label_file(p)]
-    return Charset.from_texts(texts, name="from_label_files")

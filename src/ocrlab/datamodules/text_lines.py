@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, partial
 from pathlib import Path
@@ -109,6 +109,18 @@ class TextLineDataModule(OcrDataModule):
 
     def has_split(self, split: str) -> bool:
         return bool(self.files[split]) or (self.correction_samples_dir is not None and split in ("train", "val"))
+
+    def training_texts(self) -> Iterator[str]:
+        """The training split's labels (label files, then the training share of the correction
+        samples): the vocabulary a charset is learned from."""
+        if not self.has_split("train"):
+            raise DatasetError(self.missing_split_error("train"))
+        for path in self.label_paths("train"):
+            for rec in read_label_file(path, self.image_root):
+                yield rec.label
+        if self.correction_samples_dir is not None:
+            for rec in self._correction_split["train"]:
+                yield rec.label
 
     def missing_split_error(self, split: str) -> str:
         return (f"no {split} lines: give the {split} split's PaddleOCR label files (image_path<TAB>label lines), "

@@ -26,12 +26,11 @@ from pytorch_lightning.utilities import grad_norm
 
 from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.lightning_modules.resume import (
-    config_changes,
-    config_diff,
+    check_architecture,
+    check_label_space,
     finish_interrupted_epoch,
     rng_states,
     set_rng_states,
-    short_repr,
 )
 from ocrlab.model_files import (
     CHECKPOINT_FORMAT,
@@ -78,10 +77,28 @@ class OcrModule(pl.LightningModule):
         self._resumed_at_epoch_end = False
 
     # -- the label space ---------------------------------------------------------------------
+    #: the model config keys (and attribute names) of what this model predicts over and reads
+    #: with: charset, tokenizer, label map, processor
+    label_space_keys: ClassVar[tuple[str, ...]] = ()
+
     def label_space(self) -> dict[str, Any]:
-        """``{model config key: object}`` for what this model predicts over (charset,
-        tokenizer, label map). Each object has ``to_config()``: a ``_target_`` config that
-        rebuilds it exactly, without the files it was first built from."""
+        """``{model config key: object}`` of :attr:`label_space_keys`. Each object has
+        ``to_config()``: a ``_target_`` config that rebuilds it exactly, without the files it
+        was first built from (saved in checkpoints)."""
+        return {key: getattr(self, key) for key in self.label_space_keys}
+
+    @classmethod
+    def label_spaces_to_fit(cls, model_cfg: dict) -> list[str]:
+        """The keys of ``model_cfg`` (resolved) that :func:`ocrlab.label_spaces.fit_label_spaces`
+        may have to learn from data (those whose object is a ``LearnedLabelSpace``). A family
+        whose config ignores an entry in some setting (a pretrained directory that brings its
+        own tokenizer) leaves it out then."""
+        return [key for key in cls.label_space_keys if isinstance(model_cfg.get(key), dict)]
+
+    @classmethod
+    def label_spaces_from_weights(cls, model_cfg: dict) -> dict[str, dict]:
+        """Learned label-space configs fixed by the weights ``model_cfg`` starts from (another
+        checkpoint's tokenizer); those are not learned again. Default: none."""
         return {}
 
     def frozen_config(self) -> dict:
@@ -310,10 +327,10 @@ class OcrModule(pl.LightningModule):
             raise CheckpointError("checkpoint has no ocrlab metadata (model config, label space): "
                                   "not an ocrlab checkpoint")
         meta = type(self).upgrade_metadata(retarget(meta))
-        self.check_label_space(meta, "resuming from checkpoint")
+        check_label_space(self, meta, "resuming from checkpoint")
         state = checkpoint.get("state_dict")
         if state is not None:
-            self.check_architecture(meta, state)
+            check_architecture(self, meta, state)
         per_rank = meta.get("rng_per_rank") or []
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
         # another number of ranks than the saving run: rank 0's state, as before
@@ -335,52 +352,9 @@ class OcrModule(pl.LightningModule):
             # schedule once more when one is. The epoch is finished: nothing is to be restarted.
             self.trainer.fit_loop.epoch_loop.restarting = False
 
-    def check_label_space(self, meta: dict, context: str) -> None:
-        """The checkpoint's label space must be this model's: a clear error otherwise."""
-        from hydra.utils import instantiate
-
-        stored = meta.get("label_space") or {}
-        for key, current in self.label_space().items():
-            if key not in stored:
-                raise CheckpointError(f"{context}: the checkpoint has no label space {key!r}")
-            if callable(getattr(current, "check_same", None)):
-                # raises with the family's own explanation; a label space built lazily from
-                # data (a tokenizer trained on first use) adopts the checkpoint's instead
-                current.check_same(instantiate(stored[key]), context)
-            elif stored[key] != current.to_config():
-                raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
-
     #: model config keys that change how the model computes but not its weights (e.g. a memory
     #: format), each with what resuming across a change of it does: logged when a run resumes
     resume_notes: ClassVar[dict[str, str]] = {}
-
-    def resume_changes(self, meta: dict) -> list[str]:
-        """The model config values of this run that differ from the checkpoint's although the
-        weights fit (:meth:`check_architecture` passed; training-only keys aside), each with
-        what resuming across it does (:attr:`resume_notes`)."""
-        out = []
-        for key, old, new in config_changes(meta.get("model_config") or {}, self.frozen_config()):
-            note = self.resume_notes.get(key, "the weights do not depend on it: they load unchanged and this run "
-                                              "uses its own value")
-            out.append(f"{key}: checkpoint {short_repr(old)} vs this run {short_repr(new)}: {note}")
-        return out
-
-    def check_architecture(self, meta: dict, state_dict: dict) -> None:
-        """Same parameter names and shapes as the checkpoint, or an error saying which model
-        config keys differ (instead of a list of state-dict keys)."""
-        mine = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        theirs = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-        if mine == theirs:
-            return
-        diff = config_diff(meta.get("model_config") or {}, self.frozen_config())
-        shown = "; ".join(diff[:10]) or "no config key differs (the code of the model changed?)"
-        missing = sorted(set(mine) - set(theirs))[:3]
-        unexpected = sorted(set(theirs) - set(mine))[:3]
-        raise CheckpointError(
-            f"the checkpoint's model config differs from this run's: {shown} "
-            f"(weights missing from the checkpoint: {missing}; not in this model: {unexpected}). "
-            "Resume with the checkpoint's model config, or start a new run."
-        )
 
     # -- ONNX (families with a graph: ocrlab.onnx_export) --------------------------------------
     #: the ONNX graph's output names (() : this family exports no ONNX graph)
@@ -433,12 +407,29 @@ def build_model(model_cfg: Any):
     """
     from omegaconf import DictConfig, OmegaConf
 
+    from ocrlab.label_spaces import needs_fitting, not_fitted_error
     from ocrlab.utils.instantiate import instantiate_checked
 
     plain = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    for key in _declared_label_space_keys(plain):
+        if needs_fitting(obj := instantiate_checked(plain[key], f"model.{key}")):
+            raise not_fitted_error(key, obj)
     module = instantiate_checked(plain, "model")
     if not isinstance(module, OcrModule):
         raise ConfigError(f"model._target_ {plain.get('_target_')!r} built a {type(module).__name__}, "
                           "expected a subclass of ocrlab.lightning_modules.OcrModule")
     module.model_config = plain
     return module
+
+
+def _declared_label_space_keys(plain: dict) -> list[str]:
+    """The label-space entries of a model config whose class is an ``OcrModule``."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(plain.get("_target_"))
+    except Exception:
+        return []  # instantiate_checked names the bad target
+    if not (isinstance(cls, type) and issubclass(cls, OcrModule)):
+        return []
+    return cls.label_spaces_to_fit(plain)

@@ -1,6 +1,7 @@
 """What exact resume needs besides Lightning's own state: the global RNG states (kept per rank in
 the checkpoint), the loop state of a checkpoint written at an epoch's end, and the differences
-between a checkpoint's model config and this run's (to refuse or to explain a resume)."""
+between a checkpoint's model config and this run's (to refuse or to explain a resume), and the
+checks of a resumed module's label space and architecture."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ocrlab.errors import CheckpointError
 
 # keys of a model config that do not change the network (may differ when resuming)
 TRAINING_ONLY_KEYS = ("optimizer", "scheduler")
@@ -105,3 +108,48 @@ def set_rng_states(states: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
     if states.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(states["cuda"])
+
+
+# -- what a resume checks (the entry point before any work, and on_load_checkpoint) ---------------
+def check_label_space(module, meta: dict, context: str) -> None:
+    """The checkpoint's label space must be ``module``'s: a clear error otherwise."""
+    from hydra.utils import instantiate
+
+    stored = meta.get("label_space") or {}
+    for key, current in module.label_space().items():
+        if key not in stored:
+            raise CheckpointError(f"{context}: the checkpoint has no label space {key!r}")
+        if callable(getattr(current, "check_same", None)):  # raises with the family's own explanation
+            current.check_same(instantiate(stored[key]), context)
+        elif stored[key] != current.to_config():
+            raise CheckpointError(f"{context}: the checkpoint's {key} differs from this run's")
+
+
+def resume_changes(module, meta: dict) -> list[str]:
+    """The model config values of this run that differ from the checkpoint's although the
+    weights fit (:func:`check_architecture` passed; training-only keys aside), each with what
+    resuming across it does (the module's ``resume_notes``)."""
+    out = []
+    for key, old, new in config_changes(meta.get("model_config") or {}, module.frozen_config()):
+        note = module.resume_notes.get(key, "the weights do not depend on it: they load unchanged and this run "
+                                            "uses its own value")
+        out.append(f"{key}: checkpoint {short_repr(old)} vs this run {short_repr(new)}: {note}")
+    return out
+
+
+def check_architecture(module, meta: dict, state_dict: dict) -> None:
+    """Same parameter names and shapes as the checkpoint, or an error saying which model config
+    keys differ (instead of a list of state-dict keys)."""
+    mine = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    if mine == theirs:
+        return
+    diff = config_diff(meta.get("model_config") or {}, module.frozen_config())
+    shown = "; ".join(diff[:10]) or "no config key differs (the code of the model changed?)"
+    missing = sorted(set(mine) - set(theirs))[:3]
+    unexpected = sorted(set(theirs) - set(mine))[:3]
+    raise CheckpointError(
+        f"the checkpoint's model config differs from this run's: {shown} "
+        f"(weights missing from the checkpoint: {missing}; not in this model: {unexpected}). "
+        "Resume with the checkpoint's model config, or start a new run."
+    )

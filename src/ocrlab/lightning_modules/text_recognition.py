@@ -23,6 +23,7 @@ from ocrlab.text.normalize import normalize_text
 
 class TextRecognitionModule(OcrModule):
     task = "text_lines"
+    label_space_keys = ("charset",)
 
     def __init__(self, charset: Charset, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, input: dict | None = None,
@@ -54,9 +55,6 @@ class TextRecognitionModule(OcrModule):
     # -- label space -------------------------------------------------------------------------
     def data_encoder(self) -> LineEncoding:
         return LineEncoding(self.charset, self.input_spec)
-
-    def label_space(self) -> dict[str, Any]:
-        return {"charset": self.charset}
 
     def checkpoint_metadata(self) -> dict:
         # the charset also at the top, as format-1 checkpoints had it (readable without hydra)

@@ -30,6 +30,18 @@ THAI_BLOCK_RANGES = ((0x0E01, 0x0E3A), (0x0E3F, 0x0E5B))
 PRINTABLE_ASCII_RANGE = (0x20, 0x7E)
 
 
+class CharsetOfTrainingTexts:
+    """A charset to be learned from the training split's texts: every character of them, in
+    code point order (a ``LearnedLabelSpace``; :meth:`fit` reads the data module's
+    ``training_texts()``, e.g. the labels of PaddleOCR label files)."""
+
+    def __init__(self, name: str = "from_label_files"):
+        self.name = name
+
+    def fit(self, datamodule) -> Charset:
+        return Charset.from_texts(datamodule.training_texts(), name=self.name)
+
+
 class CharsetError(OcrlabError, ValueError):
     """A charset could not be built or does not match what it is used with."""
 

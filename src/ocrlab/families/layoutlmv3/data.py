@@ -15,7 +15,7 @@ and ``workers``). Without it nothing is generated, and a missing ``data_dir`` is
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from ocrlab.datamodules.base import OcrDataModule
 from ocrlab.errors import ConfigError, DatasetError
 from ocrlab.families.layoutlmv3.annotations import (
+    AnnotationWords,
     DocumentRecord,
     check_dataset_labels,
     read_label_map,
@@ -97,6 +98,14 @@ class DocumentDataModule(OcrDataModule):
     def source_files(self, split: str) -> list[Path]:
         return [self.split_dir(split) / "annotations"] if self.has_split(split) else []
 
+    def training_texts(self) -> Iterator[str]:
+        """The words of the training documents (what a BPE tokenizer is learned from)."""
+        return iter(AnnotationWords(self.split_dir("train")))
+
+    def label_map(self) -> DocumentLabelMap:
+        """The dataset's label map (``label_map.json``): what ``model/labels=from_dataset`` takes."""
+        return read_label_map(self.data_dir)
+
     def missing_split_error(self, split: str) -> str:
         return (f"no {split} documents: {self.split_dir(split) / 'annotations'} is missing. data.data_dir is read in "
                 f"the document annotation format (label_map.json and {{train,val,test}}/{{images,annotations}}/, one "
@@ -132,3 +141,14 @@ class DocumentDataModule(OcrDataModule):
         log.info("%s: %d documents (%d windows of <= %d tokens) from %s", split, len(records), windows,
                  self.encoder.spec.max_length, self.split_dir(split))
         return dataset
+
+
+class LabelMapOfDataset:
+    """The label map of the training data's dataset (its ``label_map.json``, read through
+    :meth:`DocumentDataModule.label_map`; a ``LearnedLabelSpace``)."""
+
+    def fit(self, datamodule) -> DocumentLabelMap:
+        if not isinstance(datamodule, DocumentDataModule):
+            raise ConfigError(f"model/labels=from_dataset takes the label map of a document dataset, but the data "
+                              f"is read by {type(datamodule).__name__}")
+        return datamodule.label_map()

@@ -142,8 +142,3 @@ class DocumentLabelMap:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DatasetError(f"label map {path} is not valid UTF-8 JSON: {e}") from e
         return cls.from_dict(data, where=f"label map {path}")
-
-
-def label_map_file(path: str | Path) -> DocumentLabelMap:
-    """Config target: the label map of a dataset's ``label_map.json``."""
-    return DocumentLabelMap.from_file(path)

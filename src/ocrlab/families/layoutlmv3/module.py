@@ -49,6 +49,7 @@ DEFAULT_LOSS_WEIGHTS = {"doc_type": 1.0, "po_subtype": 1.0, "tokens": 1.0}
 
 class LayoutLMv3Multitask(OcrModule):
     task = "documents"
+    label_space_keys = ("labels", "tokenizer")
 
     def __init__(self, labels: DocumentLabelMap, tokenizer: DocumentTokenizer,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
@@ -89,6 +90,27 @@ class LayoutLMv3Multitask(OcrModule):
         self._test_seconds, self._test_docs = 0.0, 0
 
     # -- building --------------------------------------------------------------------------
+    @classmethod
+    def label_spaces_to_fit(cls, model_cfg: dict) -> list[str]:
+        keys = super().label_spaces_to_fit(model_cfg)
+        # a pretrained directory brings its own tokenizer
+        return [k for k in keys if k != "tokenizer"] if model_cfg.get("pretrained") else keys
+
+    @classmethod
+    def label_spaces_from_weights(cls, model_cfg: dict) -> dict[str, dict]:
+        """``init_from``: its checkpoint's tokenizer (the word embeddings were trained with it).
+        The label map is not taken: a dataset's may append labels (their rows are added)."""
+        if not model_cfg.get("init_from"):
+            return {}
+        from ocrlab.loading import load_checkpoint
+        from ocrlab.model_files import CHECKPOINT_KEY
+
+        path = model_cfg["init_from"]
+        stored = load_checkpoint(path, weights=False)[CHECKPOINT_KEY].get("label_space") or {}
+        if "tokenizer" not in stored:
+            raise CheckpointError(f"model.init_from={path}: the checkpoint has no tokenizer")
+        return {"tokenizer": stored["tokenizer"]}
+
     @staticmethod
     def _pretrained_parts(path: Path):
         from transformers import LayoutLMv3Config
@@ -109,8 +131,9 @@ class LayoutLMv3Multitask(OcrModule):
         log.info("encoder weights from %s%s", path, f" (ignored: {unexpected[:5]})" if unexpected else "")
 
     def _init_from(self, path: str) -> None:
-        """Weights of another ocrlab checkpoint of this family; its tokenizer is adopted and
-        its label map must be this one or a prefix of it (labels appended keep their rows)."""
+        """Weights of another ocrlab checkpoint of this family; its tokenizer must be this one
+        (:meth:`label_spaces_from_weights`) and its label map this one or a prefix of it
+        (labels appended keep their rows)."""
         from hydra.utils import instantiate
 
         from ocrlab.loading import load_checkpoint
@@ -174,9 +197,6 @@ class LayoutLMv3Multitask(OcrModule):
         })
 
     # -- label space, inputs ---------------------------------------------------------------
-    def label_space(self) -> dict[str, Any]:
-        return {"labels": self.labels, "tokenizer": self.tokenizer}
-
     def frozen_config(self) -> dict:
         """The config that rebuilds this network anywhere: the encoder's actual settings (not
         the pretrained directory it came from), no ``init_from``."""

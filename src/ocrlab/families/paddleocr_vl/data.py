@@ -44,7 +44,7 @@ def chat_parts(row: dict[str, Any]) -> tuple[str, str]:
 
 class PairTexts:
     """The prompts and answers of a pairs file, read when iterated: what a tokenizer trained from
-    scratch learns its vocabulary from (the model is built before the data may exist)."""
+    scratch learns its vocabulary from."""
 
     def __init__(self, path: str):
         self.path = Path(path)
@@ -128,6 +128,10 @@ class InstructionPairsDataModule(OcrDataModule):
 
     def source_files(self, split: str) -> list[Path]:
         return [self.split_file(split)] if self.has_split(split) else []
+
+    def training_texts(self) -> Iterator[str]:
+        """The training pairs' prompts and answers (what the processor's BPE is learned from)."""
+        return iter(PairTexts(self.split_file("train")))
 
     def missing_split_error(self, split: str) -> str:
         return (f"no {split} pairs: {self.split_file(split)} is missing. data.pairs_dir is read as instruction pairs "

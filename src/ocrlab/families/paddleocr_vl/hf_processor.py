@@ -1,9 +1,8 @@
 """PaddleOCR-VL's tokenizer and processor, built offline, and their agreement with the model config.
 
 The processor is transformers' native ``PaddleOCRVLProcessor`` around a byte-level BPE trained on
-the task's texts (:func:`build_processor`), with PaddleOCR-VL's special tokens at fixed ids
-(:func:`reserved_token_ids`: a model can be built before its tokenizer is trained) and its chat
-template. :func:`align_config` makes a model config follow a tokenizer (vocabulary size, special
+the task's texts (:func:`build_processor`), with PaddleOCR-VL's special tokens (numbered first)
+and its chat template. :func:`align_config` makes a model config follow a tokenizer (vocabulary size, special
 token ids) and :func:`check_consistent` refuses a pair that disagrees; the model side is
 :mod:`ocrlab.families.paddleocr_vl.net`.
 """
@@ -109,15 +108,6 @@ def processor_from_tokenizer(tokenizer, min_pixels: int = 384 * 384,
         raise ConfigError(f"processor: need 0 < min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
     image_processor = PaddleOCRVLImageProcessor(min_pixels=int(min_pixels), max_pixels=int(max_pixels))
     return PaddleOCRVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
-
-
-def reserved_token_ids() -> dict[str, int]:
-    """The ids :func:`train_tokenizer` gives the special tokens whatever it is trained on (the
-    trainer numbers them first, in order): a model can be built before its tokenizer is trained."""
-    index = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-    return {"pad_token_id": index[PAD], "bos_token_id": index[BOS], "eos_token_id": index[EOS],
-            "image_token_id": index[IMAGE_TOKEN], "video_token_id": index[VIDEO_TOKEN],
-            "vision_start_token_id": index[IMAGE_START], "vision_end_token_id": index[IMAGE_END]}
 
 
 def build_processor(training_texts: Iterable[str], vocab_size: int, min_pixels: int = 384 * 384,

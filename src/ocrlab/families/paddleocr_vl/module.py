@@ -45,6 +45,7 @@ ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 
 class PaddleOCRVL(GenerativeModule):
     task = "extraction"
+    label_space_keys = ("processor",)
     quantization_modes: ClassVar[dict[str, str]] = {
         "int8": "CPU, dynamic INT8 of every nn.Linear (torch.ao quantize_dynamic, per-channel weights)",
         "int8_cuda": "CUDA, bitsandbytes 8-bit weights (LLM.int8()); needs ocrlab[quant]",
@@ -101,33 +102,22 @@ class PaddleOCRVL(GenerativeModule):
         from transformers import PaddleOCRVLForConditionalGeneration
 
         from ocrlab.families.paddleocr_vl import net as vl
-        from ocrlab.families.paddleocr_vl.hf_processor import align_config, reserved_token_ids
+        from ocrlab.families.paddleocr_vl.hf_processor import align_config
 
         cfg = vl.model_config(net)
-        if processor.ready:
-            align_config(cfg, processor.get().tokenizer, min_vocab_size=processor.vocab_size)
-        else:  # the tokenizer is trained when the data exists; its special ids are fixed
-            ids = reserved_token_ids()
-            cfg.text_config.vocab_size = processor.vocab_size
-            for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
-                setattr(cfg.text_config, key, ids[key])
-            for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
-                setattr(cfg, key, ids[key])
+        tok = processor.get().tokenizer
+        align_config(cfg, tok, min_vocab_size=processor.vocab_size)
         cfg._attn_implementation = "sdpa"
         model = PaddleOCRVLForConditionalGeneration(cfg)
-        ids = reserved_token_ids() if not processor.ready else None
         gen = model.generation_config
-        if ids is not None:
-            gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = ids["pad_token_id"], ids["eos_token_id"], ids[
-                "bos_token_id"]
-        else:
-            tok = processor.get().tokenizer
-            gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
+        gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
         return model
 
     # -- contract ------------------------------------------------------------------------------
-    def label_space(self) -> dict[str, Any]:
-        return {"processor": self.processor}
+    @classmethod
+    def label_spaces_to_fit(cls, model_cfg: dict) -> list[str]:
+        # a pretrained directory brings its own processor: model.processor is not used then
+        return [] if model_cfg.get("pretrained") else super().label_spaces_to_fit(model_cfg)
 
     @property
     def base_model(self):

@@ -4,16 +4,14 @@ Three ways to get one, all offline (as :class:`~ocrlab.families.layoutlmv3.token
 
 * ``tokenizer_json`` given (what a checkpoint stores: it rebuilds exactly, no files needed);
 * ``pretrained``: a local model directory with the processor files (never a hub name);
-* ``train_texts``: an iterable of texts (the training pairs' prompts and answers), a byte-level
-  BPE trained on first use. The model is built before generated data exists, so training waits
-  until the data module asks; ``vocab_size`` embedding rows are reserved and the special tokens
-  have fixed ids (:func:`~ocrlab.families.paddleocr_vl.hf_processor.reserved_token_ids`), so the
-  network's shape never depends on the data.
+* learned from the training pairs' prompts and answers: the config names a
+  :class:`ProcessorOfTrainingPairs`, which :func:`ocrlab.label_spaces.fit_label_spaces` fits (a
+  byte-level BPE) once the data is prepared, before the model is built. ``vocab_size`` embedding
+  rows are reserved, so the network's shape never depends on the data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,37 +31,55 @@ def pixel_bounds(image_processor) -> tuple[int, int]:
     return int(low), int(high)
 
 
-class VLProcessor:
-    def __init__(self, tokenizer_json: str | None = None, pretrained: str | None = None,
-                 train_texts: Iterable[str] | None = None, vocab_size: int = 4000, min_frequency: int = 2,
-                 min_pixels: int = DEFAULT_MIN_PIXELS, max_pixels: int = DEFAULT_MAX_PIXELS):
-        given = [n for n, v in (("tokenizer_json", tokenizer_json), ("pretrained", pretrained),
-                                ("train_texts", train_texts)) if v is not None]
-        if len(given) != 1:
-            raise ConfigError(f"processor: give exactly one of tokenizer_json, pretrained, train_texts; got {given}")
-        if not 0 < min_pixels <= max_pixels:
-            raise ConfigError(f"processor: need 0 < min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
-        self.tokenizer_json = tokenizer_json
-        self.pretrained = pretrained
-        self.train_texts = train_texts
+def _check_pixels(min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    if not 0 < min_pixels <= max_pixels:
+        raise ConfigError(f"processor: need 0 < min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
+    return int(min_pixels), int(max_pixels)
+
+
+class ProcessorOfTrainingPairs:
+    """A processor whose byte-level BPE is to be learned from the training pairs' prompts and
+    answers (a ``LearnedLabelSpace``: :meth:`fit` reads them through the data module's
+    ``training_texts()``); image sizes as given."""
+
+    def __init__(self, vocab_size: int = 4000, min_frequency: int = 2, min_pixels: int = DEFAULT_MIN_PIXELS,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         self.vocab_size = int(vocab_size)
         self.min_frequency = int(min_frequency)
-        self.min_pixels, self.max_pixels = int(min_pixels), int(max_pixels)
+        self.min_pixels, self.max_pixels = _check_pixels(min_pixels, max_pixels)
+
+    def fit(self, datamodule: Any) -> VLProcessor:
+        from ocrlab.families.paddleocr_vl.hf_processor import build_processor
+
+        built = build_processor(datamodule.training_texts(), self.vocab_size, self.min_pixels, self.max_pixels,
+                                self.min_frequency)
+        fitted = VLProcessor(tokenizer_json=built.tokenizer.backend_tokenizer.to_str(), vocab_size=self.vocab_size,
+                             min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        fitted.get()  # the entries fit the reserved rows: checked now, before the model is built
+        return fitted
+
+
+class VLProcessor:
+    def __init__(self, tokenizer_json: str | None = None, pretrained: str | None = None, vocab_size: int = 4000,
+                 min_pixels: int = DEFAULT_MIN_PIXELS, max_pixels: int = DEFAULT_MAX_PIXELS):
+        given = [n for n, v in (("tokenizer_json", tokenizer_json), ("pretrained", pretrained)) if v is not None]
+        if len(given) != 1:
+            raise ConfigError(f"processor: give exactly one of tokenizer_json, pretrained; got {given} (a processor "
+                              "learned from the training pairs is configured as ProcessorOfTrainingPairs)")
+        self.tokenizer_json = tokenizer_json
+        self.pretrained = pretrained
+        self.vocab_size = int(vocab_size)
+        self.min_pixels, self.max_pixels = _check_pixels(min_pixels, max_pixels)
         self._processor = None
 
-    @property
-    def ready(self) -> bool:
-        return self.tokenizer_json is not None or self._processor is not None
+    def __len__(self) -> int:
+        return len(self.get().tokenizer)
 
     def get(self):
-        """The ``PaddleOCRVLProcessor`` (trained, rebuilt or loaded on first call)."""
+        """The ``PaddleOCRVLProcessor`` (rebuilt or loaded on first call)."""
         if self._processor is not None:
             return self._processor
-        from ocrlab.families.paddleocr_vl.hf_processor import (
-            build_processor,
-            processor_from_tokenizer,
-            wrap_tokenizer,
-        )
+        from ocrlab.families.paddleocr_vl.hf_processor import processor_from_tokenizer, wrap_tokenizer
 
         if self.pretrained is not None:
             path = Path(self.pretrained)
@@ -76,14 +92,9 @@ class VLProcessor:
                 self._processor = PaddleOCRVLProcessor.from_pretrained(str(path), local_files_only=True)
             except Exception as e:
                 raise CheckpointError(f"{path}: a model directory without a usable processor: {e}") from e
-        elif self.tokenizer_json is not None:
+        else:
             tokenizer = wrap_tokenizer(self.tokenizer_json)
             self._processor = processor_from_tokenizer(tokenizer, self.min_pixels, self.max_pixels)
-        else:
-            self._processor = build_processor(self.train_texts, self.vocab_size, self.min_pixels,
-                                              self.max_pixels, self.min_frequency)
-            self.tokenizer_json = self._processor.tokenizer.backend_tokenizer.to_str()
-            self.train_texts = None
         if self.pretrained is None and len(self._processor.tokenizer) > self.vocab_size:
             raise CheckpointError(f"processor: the tokenizer has {len(self._processor.tokenizer)} entries but the "
                                   f"model reserves {self.vocab_size} (raise model.processor.vocab_size)")
@@ -99,16 +110,7 @@ class VLProcessor:
         return {**base, "tokenizer_json": self.tokenizer_json}
 
     def check_same(self, other: VLProcessor, context: str) -> None:
-        """A processor not trained yet adopts the checkpoint's (resume, evaluation); otherwise
-        the tokenizer and the image sizes must be the checkpoint's."""
-        if not self.ready and self.pretrained is None:
-            if other.vocab_size != self.vocab_size:
-                raise CheckpointError(f"{context}: the checkpoint's processor reserves {other.vocab_size} "
-                                      f"embedding rows, this run {self.vocab_size} (set model.processor.vocab_size)")
-            self.tokenizer_json, self.pretrained, self.train_texts = other.tokenizer_json, other.pretrained, None
-            self.min_pixels, self.max_pixels = other.min_pixels, other.max_pixels
-            self._processor = None
-            return
+        """The tokenizer and the image sizes must be the checkpoint's (``other``)."""
         mine, theirs = self.to_config(), other.to_config()
         if mine != theirs:
             differs = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
