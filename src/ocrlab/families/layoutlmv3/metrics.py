@@ -31,6 +31,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from ocrlab.reports import Figure, Report, Table
+
 IGNORE_INDEX = -100
 OUTSIDE = "O"
 
@@ -298,3 +300,61 @@ def plot_confusion_matrix(matrix: Tensor | Sequence[Sequence[float]] | Any, clas
                 ax.text(j, i, text, ha="center", va="center", fontsize=cell_size,
                         color="white" if norm[i, j] > 0.5 else "black")
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+# -- the family's metric set: one per stage, its logged values, its test report -----------------
+def document_metrics(labels) -> torch.nn.ModuleDict:
+    """Document type and subtype heads, entities (strict IOB2) and word accuracy over ``labels``
+    (a :class:`~ocrlab.families.layoutlmv3.labels.DocumentLabelMap`)."""
+    return torch.nn.ModuleDict({
+        "doc_type": ClassificationMetrics(len(labels.doc_types), labels.doc_types),
+        "po_subtype": ClassificationMetrics(max(1, len(labels.po_subtypes)), labels.po_subtypes or ("-",)),
+        "entity": EntityF1(labels.labels),
+        "words": token_accuracy(len(labels)),  # per word (its merged prediction)
+    })
+
+
+def epoch_metrics(metrics: torch.nn.ModuleDict, prefix: str) -> dict[str, Tensor]:
+    """The logged values of a stage (``val/``: accuracies and entity P/R/F1; ``test/`` adds the
+    heads' weighted P/R/F1)."""
+    out = {}
+    for task in ("doc_type", "po_subtype"):
+        scores = metrics[task].compute()
+        out[f"{prefix}{task}_acc"] = scores["acc"]
+        if prefix == "test/":
+            out.update({f"{prefix}{task}_{k}": scores[k] for k in ("precision", "recall", "f1")})
+    entity = metrics["entity"].compute()
+    out.update({f"{prefix}entity_{k}": entity[k] for k in ("precision", "recall", "f1")})
+    out[f"{prefix}token_acc"] = metrics["words"].compute()
+    return out
+
+
+def classification_report(metrics: torch.nn.ModuleDict, labels) -> tuple[dict[str, Any], str]:
+    """Per-class reports of the heads and per-field entity scores (JSON, text)."""
+    report: dict[str, Any] = {}
+    text = []
+    for task, names in (("doc_type", labels.doc_types), ("po_subtype", labels.po_subtypes)):
+        if names:
+            report[task] = metrics[task].report()
+            text += [f"== {task} ==", metrics[task].report_text(), ""]
+    fields = metrics["entity"].per_field()
+    report["fields"] = fields
+    text += ["== fields (entity level, strict IOB2) ==",
+             *(f"{k:28s} P {v['precision']:.4f}  R {v['recall']:.4f}  F1 {v['f1']:.4f}  n {v['support']}"
+               for k, v in fields.items())]
+    return report, "\n".join(text) + "\n"
+
+
+def document_test_report(metrics: torch.nn.ModuleDict, labels) -> Report:
+    """``classification_report.json|txt``, the confusion matrices, the per-field table."""
+    from functools import partial
+
+    report, text = classification_report(metrics, labels)
+    figures = {f"{task}_confusion.png": Figure(f"test/{task}_confusion", partial(
+        plot_confusion_matrix, report[task]["confusion_matrix"], list(names), f"{task} (test)"))
+        for task, names in (("doc_type", labels.doc_types), ("po_subtype", labels.po_subtypes))
+        if task in report}
+    fields = Table(["field", "precision", "recall", "f1", "support"],
+                   [[k, v["precision"], v["recall"], v["f1"], v["support"]] for k, v in report["fields"].items()])
+    return Report(files={"classification_report.json": report, "classification_report.txt": text},
+                  tables={"test/fields": fields}, figures=figures)

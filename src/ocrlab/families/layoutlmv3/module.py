@@ -22,14 +22,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.families.layoutlmv3 import building
 from ocrlab.families.layoutlmv3.inputs import IGNORE, DocumentInputSpec
 from ocrlab.families.layoutlmv3.labels import DocumentLabelMap
 from ocrlab.families.layoutlmv3.metrics import (
-    ClassificationMetrics,
-    EntityF1,
+    document_metrics,
+    document_test_report,
+    epoch_metrics,
     group_fields,
-    plot_confusion_matrix,
-    token_accuracy,
 )
 from ocrlab.families.layoutlmv3.net import (
     LayoutMultitaskNet,
@@ -39,7 +39,6 @@ from ocrlab.families.layoutlmv3.net import (
 )
 from ocrlab.families.layoutlmv3.tokenizer import DocumentTokenizer
 from ocrlab.lightning_modules.base import OcrModule
-from ocrlab.reports import Figure, Report, Table
 from ocrlab.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ class LayoutLMv3Multitask(OcrModule):
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         self.input_spec = DocumentInputSpec(max_length, stride, box_grid)
         if pretrained is not None:
-            config, tokenizer = self._pretrained_parts(Path(pretrained))
+            config, tokenizer = building.pretrained_parts(Path(pretrained))
         else:
             config = encoder_config({**(encoder or {}), "vocab_size": tokenizer.num_embeddings})
         if config.max_position_embeddings < max_length + config.pad_token_id + 1:
@@ -76,16 +75,16 @@ class LayoutLMv3Multitask(OcrModule):
         self.net = LayoutMultitaskNet(config, len(labels.doc_types), len(labels.po_subtypes), len(labels), dropout,
                                       context_kernel)
         if pretrained is not None:
-            self._load_pretrained_backbone(Path(pretrained))
+            building.load_pretrained_backbone(self.net, Path(pretrained))
         if init_from:
-            self._init_from(init_from)
+            building.load_init_from(self.net, self.tokenizer, self.labels, init_from)
         self.freeze = tuple(freeze)
-        self._freeze(self.freeze)
+        building.freeze(self.net, self.freeze)
         if gradient_checkpointing:
-            self._checkpoint_activations()
+            building.checkpoint_activations(self.net)
         self._image_processor = None
-        self.val_metrics = self._metrics()
-        self.test_metrics = self._metrics()
+        self.val_metrics = document_metrics(labels)
+        self.test_metrics = document_metrics(labels)
         self.test_rows: list[dict] = []
         self._test_seconds, self._test_docs = 0.0, 0
 
@@ -110,91 +109,6 @@ class LayoutLMv3Multitask(OcrModule):
         if "tokenizer" not in stored:
             raise CheckpointError(f"model.init_from={path}: the checkpoint has no tokenizer")
         return {"tokenizer": stored["tokenizer"]}
-
-    @staticmethod
-    def _pretrained_parts(path: Path):
-        from transformers import LayoutLMv3Config
-
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"model.pretrained={path}: no config.json there (expected a local LayoutLMv3 "
-                              "model directory; no model hub is contacted)")
-        config = LayoutLMv3Config.from_pretrained(str(path), local_files_only=True)
-        return config, DocumentTokenizer(pretrained=str(path), vocab_size=config.vocab_size)
-
-    def _load_pretrained_backbone(self, path: Path) -> None:
-        from transformers import LayoutLMv3Model
-
-        loaded = LayoutLMv3Model.from_pretrained(str(path), local_files_only=True, use_safetensors=None)
-        missing, unexpected = self.net.backbone.load_state_dict(loaded.state_dict(), strict=False)
-        if missing:
-            raise CheckpointError(f"model.pretrained={path}: the encoder lacks weights {missing[:5]}")
-        log.info("encoder weights from %s%s", path, f" (ignored: {unexpected[:5]})" if unexpected else "")
-
-    def _init_from(self, path: str) -> None:
-        """Weights of another ocrlab checkpoint of this family; its tokenizer must be this one
-        (:meth:`label_spaces_from_weights`) and its label map this one or a prefix of it
-        (labels appended keep their rows)."""
-        from hydra.utils import instantiate
-
-        from ocrlab.loading import load_checkpoint
-        from ocrlab.model_files import CHECKPOINT_KEY
-
-        ckpt = load_checkpoint(path)
-        meta = ckpt[CHECKPOINT_KEY]
-        stored = meta.get("label_space") or {}
-        if "tokenizer" in stored:
-            self.tokenizer.check_same(instantiate(stored["tokenizer"]), f"model.init_from={path}")
-        old_labels = instantiate(stored["labels"]) if "labels" in stored else None
-        if old_labels is not None and old_labels != self.labels and not self.labels.extends(old_labels):
-            self.labels.check_same(old_labels, f"model.init_from={path}")
-        state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-        own = self.net.state_dict()
-        for key in ("token_head.weight", "token_head.bias"):
-            if key in state and state[key].shape != own[key].shape:  # appended labels: old rows kept
-                grown = own[key].clone()
-                grown[: state[key].shape[0]] = state[key]
-                state[key] = grown
-        try:
-            self.net.load_state_dict(state)
-        except RuntimeError as e:
-            raise CheckpointError(f"model.init_from={path}: its encoder does not fit this model config: {e}") from e
-        log.info("weights from %s (fresh optimizer)", path)
-
-    def _checkpoint_activations(self) -> None:
-        """Recompute each transformer block in the backward pass (HF's LayoutLMv3 has no
-        ``gradient_checkpointing_enable``): torch's non-reentrant checkpoint wrapper, which keeps
-        parameter names in the state dict. Under FSDP prefer the strategy's own flag."""
-        from functools import partial
-
-        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
-            CheckpointImpl,
-            apply_activation_checkpointing,
-            checkpoint_wrapper,
-        )
-
-        layer = self.net.layer_class
-        apply_activation_checkpointing(self.net.backbone.encoder, check_fn=lambda m: isinstance(m, layer),
-                                       checkpoint_wrapper_fn=partial(checkpoint_wrapper,
-                                                                     checkpoint_impl=CheckpointImpl.NO_REENTRANT))
-
-    def _freeze(self, prefixes: Sequence[str]) -> None:
-        names = [n for n, _ in self.net.named_parameters()]
-        for prefix in prefixes:
-            hit = [n for n in names if n.startswith(prefix)]
-            if not hit:
-                tops = sorted({n.split(".")[0] for n in names} | {".".join(n.split(".")[:2]) for n in names})
-                raise ConfigError(f"model.freeze: {prefix!r} matches no parameter of the network (e.g. {tops[:8]})")
-        for name, p in self.net.named_parameters():
-            if any(name.startswith(prefix) for prefix in prefixes):
-                p.requires_grad_(False)
-
-    def _metrics(self) -> nn.ModuleDict:
-        return nn.ModuleDict({
-            "doc_type": ClassificationMetrics(len(self.labels.doc_types), self.labels.doc_types),
-            "po_subtype": ClassificationMetrics(max(1, len(self.labels.po_subtypes)), self.labels.po_subtypes or ("-",)),
-            "entity": EntityF1(self.labels.labels),
-            "words": token_accuracy(len(self.labels)),  # per word (its merged prediction)
-        })
 
     # -- label space, inputs ---------------------------------------------------------------
     def frozen_config(self) -> dict:
@@ -294,20 +208,8 @@ class LayoutLMv3Multitask(OcrModule):
         self.log("val/loss", losses["loss"], on_epoch=True, batch_size=len(words), sync_dist=True)
         self._update(self.val_metrics, batch, doc, sub, words)
 
-    def _epoch_metrics(self, metrics: nn.ModuleDict, prefix: str) -> dict[str, torch.Tensor]:
-        out = {}
-        for task in ("doc_type", "po_subtype"):
-            scores = metrics[task].compute()
-            out[f"{prefix}{task}_acc"] = scores["acc"]
-            if prefix == "test/":
-                out.update({f"{prefix}{task}_{k}": scores[k] for k in ("precision", "recall", "f1")})
-        entity = metrics["entity"].compute()
-        out.update({f"{prefix}entity_{k}": entity[k] for k in ("precision", "recall", "f1")})
-        out[f"{prefix}token_acc"] = metrics["words"].compute()
-        return out
-
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self._epoch_metrics(self.val_metrics, "val/"), prog_bar=False)
+        self.log_dict(epoch_metrics(self.val_metrics, "val/"), prog_bar=False)
         for m in self.val_metrics.values():
             m.reset()
 
@@ -337,43 +239,14 @@ class LayoutLMv3Multitask(OcrModule):
             })
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self._epoch_metrics(self.test_metrics, "test/"))
+        self.log_dict(epoch_metrics(self.test_metrics, "test/"))
         self.log("test/ms_per_doc", 1000.0 * self._test_seconds / max(1, self._test_docs), sync_dist=True)
         self.log("test/documents", float(self._test_docs), reduce_fx="sum", sync_dist=True)
         # the report's numbers are synced across ranks (collectives: every rank computes them);
         # the TestReports callback writes it on rank 0
-        self.test_report = self.build_test_report()
+        self.test_report = document_test_report(self.test_metrics, self.labels)
         for m in self.test_metrics.values():
             m.reset()
-
-    def classification_report(self) -> tuple[dict[str, Any], str]:
-        """Per-class reports of the heads and per-field entity scores of the last test run."""
-        report: dict[str, Any] = {}
-        text = []
-        for task, names in (("doc_type", self.labels.doc_types), ("po_subtype", self.labels.po_subtypes)):
-            if names:
-                report[task] = self.test_metrics[task].report()
-                text += [f"== {task} ==", self.test_metrics[task].report_text(), ""]
-        fields = self.test_metrics["entity"].per_field()
-        report["fields"] = fields
-        text += ["== fields (entity level, strict IOB2) ==",
-                 *(f"{k:28s} P {v['precision']:.4f}  R {v['recall']:.4f}  F1 {v['f1']:.4f}  n {v['support']}"
-                   for k, v in fields.items())]
-        return report, "\n".join(text) + "\n"
-
-    def build_test_report(self) -> Report:
-        """``classification_report.json|txt``, the confusion matrices, the per-field table."""
-        from functools import partial
-
-        report, text = self.classification_report()
-        figures = {f"{task}_confusion.png": Figure(f"test/{task}_confusion", partial(
-            plot_confusion_matrix, report[task]["confusion_matrix"], list(names), f"{task} (test)"))
-            for task, names in (("doc_type", self.labels.doc_types), ("po_subtype", self.labels.po_subtypes))
-            if task in report}
-        fields = Table(["field", "precision", "recall", "f1", "support"],
-                       [[k, v["precision"], v["recall"], v["f1"], v["support"]] for k, v in report["fields"].items()])
-        return Report(files={"classification_report.json": report, "classification_report.txt": text},
-                      tables={"test/fields": fields}, figures=figures)
 
     # -- inference -------------------------------------------------------------------------
     def describe(self, words: Sequence[str], doc_type: int, po_subtype: int, word_labels: Sequence[int]) -> dict:

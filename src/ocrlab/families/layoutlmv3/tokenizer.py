@@ -11,14 +11,11 @@ Three ways to get one, all offline:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ocrlab.errors import CheckpointError, ConfigError
-
-log = logging.getLogger(__name__)
 
 # RoBERTa's order: LayoutLMv3Config's defaults (bos 0, pad 1, eos 2) rely on it
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -44,27 +41,13 @@ class BpeOfTrainingWords:
         return DocumentTokenizer(vocab=vocab, merges=merges, vocab_size=self.vocab_size)
 
     def train(self, words: Iterable[str]) -> tuple[dict[str, int], list[str]]:
-        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+        """Vocabulary and merges of a byte-level BPE trained on ``words`` (RoBERTa's pre-tokenizer:
+        a space before each word)."""
+        from ocrlab.text.bpe import train_byte_level_bpe
 
-        tok = Tokenizer(models.BPE(unk_token="<unk>"))
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-        trainer = trainers.BpeTrainer(vocab_size=self.vocab_size, min_frequency=self.min_frequency,
-                                      special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        count = 0
-
-        def counted():
-            nonlocal count
-            for w in words:
-                count += 1
-                yield w
-
-        tok.train_from_iterator(counted(), trainer)
-        if count == 0:
-            raise ConfigError("tokenizer: no words to train the BPE on (is the training split empty?)")
-        vocab, merges = _vocab_and_merges(tok)
-        log.info("trained a byte-level BPE on %d words: %d entries (%d reserved)", count, len(vocab), self.vocab_size)
-        return vocab, merges
+        tok = train_byte_level_bpe(words, self.vocab_size, self.min_frequency, SPECIAL_TOKENS, "<unk>",
+                                   add_prefix_space=True, what="model.tokenizer")
+        return _vocab_and_merges(tok)
 
 
 class DocumentTokenizer:

@@ -9,7 +9,6 @@ token ids) and :func:`check_consistent` refuses a pair that disagrees; the model
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ from ocrlab.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:  # heavy imports stay out of module import (config composition, --help)
     from transformers import PaddleOCRVLConfig, PaddleOCRVLProcessor, PreTrainedTokenizerFast
 
-log = logging.getLogger(__name__)
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 CLS = "<|begin_of_sentence|>"  # what PaddleOCR-VL's chat template starts with
@@ -54,33 +52,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 
                     added_tokens: Sequence[str] = OTSL_TOKENS) -> PreTrainedTokenizerFast:
     """A byte-level BPE (exact decode, any script) trained on ``texts``, with PaddleOCR-VL's special
     tokens at fixed ids and ``added_tokens`` as whole, non-special tokens."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, decoders
+
+    from ocrlab.text.bpe import train_byte_level_bpe
 
     minimum = len(SPECIAL_TOKENS) + len(added_tokens) + 256
     if vocab_size < minimum:
         raise ConfigError(f"processor.vocab_size={vocab_size}: a byte-level BPE with these special tokens "
                           f"needs at least {minimum}")
-    tok = Tokenizer(models.BPE(unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok = train_byte_level_bpe(texts, vocab_size - len(added_tokens), min_frequency, SPECIAL_TOKENS, UNK,
+                               add_prefix_space=False, what="model.processor")
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(added_tokens), min_frequency=min_frequency,
-                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    count = 0
-
-    def counted():
-        nonlocal count
-        for text in texts:
-            count += 1
-            yield text
-
-    tok.train_from_iterator(counted(), trainer)
-    if count == 0:
-        raise ConfigError("processor: no texts to train the tokenizer on (is the training split empty?)")
     tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in added_tokens])
-    wrapped = wrap_tokenizer(tok)
-    log.info("trained a byte-level BPE on %d texts: %d entries", count, len(wrapped))
-    return wrapped
+    return wrap_tokenizer(tok)
 
 
 def wrap_tokenizer(tok) -> PreTrainedTokenizerFast:

@@ -19,7 +19,6 @@ the full model), optionally merged (``merge=True``: a plain transformers model d
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -28,11 +27,11 @@ from typing import Any, ClassVar
 
 import torch
 
-from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab.errors import ConfigError
+from ocrlab.families.paddleocr_vl.answer_scores import answer_metrics, extraction_report
 from ocrlab.families.paddleocr_vl.processor import VLProcessor, pixel_bounds
 from ocrlab.lightning_modules.generation import GenerativeModule
-from ocrlab.model_files import EXPORT_META
-from ocrlab.reports import Report, Table
+from ocrlab.reports import Report
 from ocrlab.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 MODEL_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
 DEFAULT_LORA = {"r": 8, "alpha": 32, "dropout": 0.05, "parts": ["language_model"], "modules": None,
                 "target_modules": None}
-ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 
 
 class PaddleOCRVL(GenerativeModule):
@@ -143,40 +141,13 @@ class PaddleOCRVL(GenerativeModule):
 
     # -- quantized inference (evaluate.py quantize=...; OcrModule.quantized) ----------------------
     def _quantize(self, mode: str) -> dict[str, Any]:
-        """LoRA adapters are merged first: peft's LoRA layers wrap the Linear layers, which then
-        are not plain ``nn.Linear`` to quantize (merging is exact within 1e-6). ``int8``: every
-        Linear (both towers, projector, head) quantized in place on the CPU. ``int8_cuda`` /
-        ``nf4``: bitsandbytes quantizes while ``from_pretrained`` loads, so the current weights go
-        through a temporary model directory and come back quantized on the current GPU."""
-        from ocrlab import quantization as q
-        from ocrlab.families.paddleocr_vl import net as vl
-        from ocrlab.families.paddleocr_vl.lora import merge_lora
+        """LoRA adapters merged first, then the network quantized (:func:`quantize_network`)."""
+        from ocrlab.families.paddleocr_vl.quantized import quantize_network
 
-        if mode in q.BNB_MODES:
-            q.require_cuda_bitsandbytes(mode)  # before the merge: the model is unchanged when this fails
         merged = bool(self.lora)
-        if self.lora:
-            self.net, self.lora = merge_lora(self.net), None
-        if mode == q.INT8:
-            report = q.dynamic_int8(self.net.cpu())
-            return {**report, "lora_merged": merged,
-                    # torch's dynamic INT8 kernels are CPU kernels and take fp32 activations
-                    "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true"}}
-        import tempfile
-
-        import bitsandbytes as bnb
-
-        config = q.bitsandbytes_config(mode)
-        with tempfile.TemporaryDirectory(prefix="ocrlab_quantize_") as tmp:
-            vl.save_pretrained(self.net, self.processor.get(), tmp)
-            self.net, _ = vl.load_pretrained(tmp, dtype=torch.bfloat16, quantization_config=config,
-                                             device_map={"": torch.cuda.current_device()})
-        self.net.eval()
-        layers = sum(isinstance(m, (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit)) for m in self.net.modules())
-        return {"method": f"transformers BitsAndBytesConfig({q.BNB_MODES[mode]}) in from_pretrained, bf16 otherwise",
-                "bitsandbytes": bnb.__version__, "layers": layers, "lora_merged": merged,
-                "memory_footprint_mb": round(self.net.get_memory_footprint() / 1e6, 3),
-                "trainer": {"accelerator": "gpu", "devices": 1}}
+        self.net, report = quantize_network(self.net, self.processor, mode, merge=merged)
+        self.lora = None
+        return {**report, "lora_merged": merged}
 
     # -- steps ---------------------------------------------------------------------------------
     def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -261,19 +232,7 @@ class PaddleOCRVL(GenerativeModule):
 
     def epoch_metrics(self, prefix: str, gathered: tuple | None = None) -> dict[str, float]:
         """Metrics of the answers scored since the last reset (all ranks' when distributed)."""
-        from ocrlab.families.paddleocr_vl.extraction import ExtractionScorer
-        from ocrlab.metrics.text import line_cer
-
-        records, texts, seconds, tokens = gathered or self._gathered()
-        out: dict[str, float] = {}
-        if records:
-            scorer = ExtractionScorer.from_records(records)
-            out.update({f"{prefix}{k}": float(v) for k, v in scorer.compute().items()})
-        if texts:
-            out[f"{prefix}ocr_cer"] = sum(line_cer(p, t) for p, t in texts) / len(texts)
-            out.setdefault(f"{prefix}overall_score", 1.0 - min(1.0, out[f"{prefix}ocr_cer"]))
-        out[f"{prefix}generated_tokens_per_s"] = tokens / seconds if seconds else 0.0
-        return out
+        return answer_metrics(*(gathered or self._gathered()), prefix=prefix)
 
     def on_validation_epoch_end(self) -> None:
         gathered = self._gathered()
@@ -288,23 +247,7 @@ class PaddleOCRVL(GenerativeModule):
         self.test_report = self.build_test_report(gathered[0]) if gathered[0] else None
 
     def build_test_report(self, records: list[dict]) -> Report:
-        """``extraction_report.json`` (metrics, breakdowns per field / hard kind / locale /
-        currency, per-document errors); tables of the answers (page image, prediction, truth,
-        errors) and of each breakdown."""
-        from ocrlab.families.paddleocr_vl.extraction import ExtractionScorer
-
-        report = ExtractionScorer.from_records(records).report()
-        if self.quantization is not None:  # the scores are the quantized model's
-            report["quantization"] = self.quantization
-        answers = Table(["image", "id", "task", "prediction", "truth", "errors"],
-                        [[r.get("image"), r["id"], r["task"], r["prediction"], json.dumps(r.get("truth"), ensure_ascii=False),
-                          ", ".join(sorted(r["errors"]))] for r in records], image_columns=("image",))
-        tables = {"test/answers": answers}
-        for name, table in report["breakdown"].items():  # per field, group, task, hard kind, locale, currency
-            columns = list(dict.fromkeys(k for values in table.values() for k in values))
-            tables[f"test/by_{name}"] = Table([name, *columns],
-                                              [[key, *(values.get(c) for c in columns)] for key, values in table.items()])
-        return Report(files={"extraction_report.json": report}, tables=tables)
+        return extraction_report(records, self.quantization)
 
     # -- the weights the run starts from, scored first -----------------------------------------
     def on_train_start(self) -> None:
@@ -342,56 +285,17 @@ class PaddleOCRVL(GenerativeModule):
 
     # -- export ----------------------------------------------------------------------------------
     def export(self, directory: str | Path, merge: bool = False, **options: Any) -> Path:
-        """A Hugging Face directory and ``ocrlab_model.json``: with LoRA the PEFT adapter
-        (``adapter/``, the base named by ``pretrained``; a model built from a config has its base
-        written too, ``model/``), without LoRA or with ``merge`` the full model (``model/``: a
-        plain transformers directory that ``from_pretrained`` loads)."""
+        """A Hugging Face directory and ``ocrlab_model.json`` (:func:`export_hf`)."""
         unsupported = sorted(k for k, v in options.items() if v)
         if unsupported:
             raise ValueError(f"{type(self).__name__} has no export option {unsupported} (it has: merge)")
-        from ocrlab.families.paddleocr_vl import net as vl
-        from ocrlab.families.paddleocr_vl.lora import merge_lora, save_adapter
+        from ocrlab.families.paddleocr_vl.hf_export import export_hf
 
-        directory = Path(directory)
-        processor = self.processor.get()
-        layout: dict[str, Any] = {"merged": bool(merge or not self.lora)}
-        if self.lora and not merge:
-            save_adapter(self.net, directory / ADAPTER_DIR)
-            processor.save_pretrained(str(directory / ADAPTER_DIR))
-            layout["adapter"] = ADAPTER_DIR
-            if self.pretrained is None:  # no directory to name as the base: write it (without the
-                # LoRA layers peft injected into it, which a plain from_pretrained would not read)
-                vl.save_pretrained(copy.deepcopy(self.net).unload(), processor, directory / MODEL_DIR)
-                layout["base"] = MODEL_DIR
-        else:
-            model = merge_lora(copy.deepcopy(self.net)) if self.lora else self.net
-            vl.save_pretrained(model, processor, directory / MODEL_DIR)
-            layout["model"] = MODEL_DIR
-        meta = {**self.checkpoint_metadata(), "export": layout}
-        atomic_write_json(directory / EXPORT_META, meta)
-        return directory
+        return export_hf(self, Path(directory), merge)
 
     @classmethod
     def load_export(cls, directory: Path, meta: dict) -> PaddleOCRVL:
         """Rebuild from :meth:`export`'s directory: the merged model, or base + adapter."""
-        from ocrlab.loading import build_model
+        from ocrlab.families.paddleocr_vl.hf_export import load_hf_export
 
-        layout = meta.get("export") or {}
-        config = dict(meta["model_config"])
-        if layout.get("model"):  # a full model directory: no adapters left
-            config.update(pretrained=str(directory / layout["model"]), lora=None)
-            config.pop("processor", None)
-            return build_model(config)
-        adapter = directory / layout.get("adapter", ADAPTER_DIR)
-        base = str(directory / layout["base"]) if layout.get("base") else config.get("pretrained")
-        if base is None:
-            raise CheckpointError(f"{directory}: an adapter export without a base model")
-        config.update(pretrained=base, lora=None)
-        config.pop("processor", None)
-        module = build_model(config)
-        from ocrlab.families.paddleocr_vl.lora import load_adapter
-
-        module.net = load_adapter(module.net, adapter)
-        module.lora = {**DEFAULT_LORA, **(meta["model_config"].get("lora") or {})}
-        module.model_config = {**module.model_config, "lora": meta["model_config"].get("lora")}
-        return module
+        return load_hf_export(directory, meta, DEFAULT_LORA)
