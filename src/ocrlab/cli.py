@@ -243,13 +243,28 @@ def with_checkpoint_experiment(args: list[str]) -> list[str]:
         return args
     if not experiment:
         return args
-    if not (Path(_config_dir()) / "experiment" / f"{experiment}.yaml").is_file():
+    if not any((d / "experiment" / f"{experiment}.yaml").is_file() for d in _config_dirs(args)):
         # Hydra's logging is not set up yet: plain stderr
-        print(f"[ocrlab] the checkpoint was trained with experiment={experiment}, which this config dir does "
-              "not have: composing the default one (give experiment=... or data=... to choose)", file=sys.stderr)
+        print(f"[ocrlab] the checkpoint was trained with experiment={experiment}, which neither this config dir "
+              "nor hydra.searchpath has: composing the default one (give experiment=... or data=... to choose)",
+              file=sys.stderr)
         return args
     print(f"[ocrlab] composing experiment={experiment}, recorded in {ckpt}", file=sys.stderr)
     return [*args, f"experiment={experiment}"]
+
+
+def _config_dirs(args: list[str]) -> list[Path]:
+    """This project's config dir, then the ``file://`` dirs of a ``hydra.searchpath=[...]`` override
+    (where a family kept outside the source tree has its config entries)."""
+    dirs = [Path(_config_dir())]
+    for a in args:
+        key, _, value = a.partition("=")
+        if key.lstrip("+") == "hydra.searchpath":
+            for entry in value.strip("[]").split(","):
+                entry = entry.strip().strip("'\"")
+                if entry.startswith("file://"):
+                    dirs.append(Path(entry[len("file://"):]))
+    return dirs
 
 
 def export_main(argv: list[str] | None = None) -> None:
