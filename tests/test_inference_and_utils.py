@@ -35,6 +35,15 @@ def test_export_reloads_identical_and_recognizes(recognizer, tiny_lines, tmp_pat
     assert again.recognize(images, batch_size=5) == before
     for k, v in recognizer.module.state_dict().items():
         assert torch.equal(v, again.module.state_dict()[k])
+    with pytest.raises(FileExistsError, match="already exists"):
+        recognizer.save(export)
+    assert recognizer.save(export, overwrite=True) == export and TextRecognizer.load(export).charset == again.charset
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="replaces only an earlier export"):
+        recognizer.save(users, overwrite=True)
+    assert [p.name for p in users.iterdir()] == ["notes.txt"]  # nothing of the user's is lost or mixed in
 
 
 def test_bad_checkpoints_are_named(tmp_path):

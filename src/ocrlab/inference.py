@@ -46,9 +46,12 @@ class TextRecognizer:
             raise CheckpointError(f"{path} holds a {type(module).__name__}, not a text-line recognizer")
         return cls(module, device)
 
-    def save(self, directory: str | Path) -> Path:
-        """Export: weights (``weights.pt``) + charset and config (``ocrlab_model.json``)."""
-        return self.module.export(directory)
+    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Export: weights (``weights.pt``) + charset and config (``ocrlab_model.json``), written
+        whole or not at all; ``overwrite`` replaces an earlier export there, never other files."""
+        from ocrlab.loading import write_export
+
+        return write_export(self.module, directory, overwrite)
 
     # -- recognition -----------------------------------------------------------------------
     @torch.no_grad()

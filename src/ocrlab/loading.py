@@ -271,17 +271,30 @@ def export_model(path: str | Path, output: str | Path, overwrite: bool = False, 
     """
 
     output = Path(output)
-    what = "an ocrlab export"
-    refusal = replace_refusal(output, EXPORT_META, what)  # checked before the model loads: fails fast
-    if refusal is not None:
-        raise FileExistsError(f"export dir {refusal}: --overwrite replaces only an earlier export, nothing else; "
-                              "choose another --output or move that directory away yourself")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise FileExistsError(f"export dir {output} already exists (pass --overwrite to replace it)")
+    _check_export_target(output, overwrite)  # before the model loads: fails fast
     module = load_model(path)
-    atomic_directory(output, lambda d: module.export(d, **options), replace=True, marker=EXPORT_META, what=what)
+    write_export(module, output, overwrite, **options)
     log.info("exported %s (%s) to %s", path, type(module).__name__, output)
     return output
+
+
+def write_export(module, output: str | Path, overwrite: bool = False, **options: Any) -> Path:
+    """``module``'s export written into ``output`` as :func:`export_model` writes it: complete or
+    not at all, replacing only an earlier export (with ``overwrite``), never anything else."""
+    output = Path(output)
+    _check_export_target(output, overwrite)
+    atomic_directory(output, lambda d: module.export(d, **options), replace=True, marker=EXPORT_META,
+                     what="an ocrlab export")
+    return output
+
+
+def _check_export_target(output: Path, overwrite: bool) -> None:
+    refusal = replace_refusal(output, EXPORT_META, "an ocrlab export")
+    if refusal is not None:
+        raise FileExistsError(f"export dir {refusal}: --overwrite (overwrite=True) replaces only an earlier export, "
+                              "nothing else; choose another output dir or move that directory away yourself")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise FileExistsError(f"export dir {output} already exists (pass --overwrite, or overwrite=True, to replace it)")
 
 
 def _read_export_meta(directory: Path) -> dict:
