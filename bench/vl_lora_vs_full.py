@@ -272,6 +272,8 @@ def compose(args, pairs_dir: Path, mode: str):
     overrides = [*common.run_overrides(args.experiment), *vl_common.data_overrides(pairs_dir, args.batch_size),
                  # a GPU experiment's min_pixels (384^2) is above a 72 dpi receipt: let the processor upscale
                  "data.small_images=upscale", "model.evaluate_base=false",
+                 # random weights of the experiment's shape (a GPU experiment names a local model)
+                 "++model.pretrained=null",
                  *([f"model/net={args.preset}"] if args.preset else []),
                  *([f"model.processor.vocab_size={vocab}"] if vocab else []),
                  *([f"model.gradient_checkpointing={args.gradient_checkpointing == 'on'}"]

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_overrides, tiny_overrides
+from conftest import compose_config, run_cli, run_overrides, tiny_overrides
 
 FAKE_WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
 
@@ -251,3 +251,19 @@ def test_missing_mandatory_values_are_named_together_with_the_experiments_comman
     assert "Missing mandatory value(s): data.data_dir" in out.stderr, out.stderr[-2000:]
     assert "a local path on this machine" in out.stderr and "InterpolationToMissingValueError" not in out.stderr
     assert "python train.py experiment=layoutlmv3_domain model.init_from=" in out.stderr
+
+
+def test_an_experiment_for_a_local_model_refuses_to_run_without_it(tmp_path):
+    """paddleocr_vl_lora fine-tunes a real checkpoint: without model.pretrained it is refused at
+    once, naming the key (a '???' merged onto the model config's null would leave null, and an fdr
+    run would build a random 0.9B model for the better part of an hour). Resolved outside train
+    (a config dump) the key reads '???'; an explicit null still builds the random model."""
+    from ocrlab.utils.run import check_no_missing_values, plain_config
+
+    out = run_cli(["train.py", "experiment=paddleocr_vl_lora", "debug=fdr", f"paths.log_dir={tmp_path}"], timeout=120)
+    assert out.returncode != 0
+    assert "Missing mandatory value(s): model.pretrained (model.pretrained: a local path" in out.stderr, out.stderr[-2000:]
+    cfg = compose_config("train", ["experiment=paddleocr_vl_lora"], tmp_path / "run")
+    assert plain_config(cfg)["model"]["pretrained"] == "???"
+    check_no_missing_values(compose_config("train", ["experiment=paddleocr_vl_lora", "model.pretrained=null"],
+                                           tmp_path / "run"))

@@ -36,12 +36,23 @@ def wandb_group() -> str:
     return experiment
 
 
+def required(what: str = "") -> str:
+    """``${ocrlab.required:<what>}``: a value an experiment makes mandatory over a default its
+    model config gives (a ``???`` merged onto a value leaves the value). ``train`` refuses it
+    before anything runs, naming the key and ``what`` (:func:`ocrlab.utils.run.check_no_missing_values`);
+    resolved elsewhere (a config dump, an evaluation that takes the model from its checkpoint) it
+    reads ``???``."""
+    return "???"
+
+
 def register_resolvers() -> None:
     # use_cache: every interpolation of the run id in one process gives the same value
     if not OmegaConf.has_resolver("ocrlab.run_id"):
         OmegaConf.register_new_resolver("ocrlab.run_id", run_id, use_cache=True)
     if not OmegaConf.has_resolver("ocrlab.root"):
         OmegaConf.register_new_resolver("ocrlab.root", project_root)
+    if not OmegaConf.has_resolver("ocrlab.required"):
+        OmegaConf.register_new_resolver("ocrlab.required", required)
     if not OmegaConf.has_resolver("ocrlab.wandb_group"):
         OmegaConf.register_new_resolver("ocrlab.wandb_group", wandb_group)
 

@@ -42,6 +42,8 @@ def plain_config(cfg: DictConfig) -> dict:
     return without_secrets(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
 
 
+# an experiment's mandatory value over a model default (ocrlab.utils.resolvers.required)
+REQUIRED = "${ocrlab.required:"
 # keys whose value is a place on this machine: nothing is ever downloaded in their stead
 _PATH_KEY_ENDINGS = ("_dir", "_path", "path", "_file", "_files", "init_from", "pretrained", "teacher")
 
@@ -69,7 +71,7 @@ def _missing_keys(node: Any, prefix: str = "") -> list[str]:
     out = []
     for key, value in items:
         name = f"{prefix}{key}"
-        if value == "???":
+        if value == "???" or (isinstance(value, str) and value.startswith(REQUIRED)):
             out.append(name)
         else:
             out += _missing_keys(value, f"{name}.")
