@@ -40,12 +40,32 @@ class LearnedLabelSpace(Protocol):
         ...
 
 
-def needs_fitting(obj: Any) -> bool:
-    return isinstance(obj, LearnedLabelSpace)
+def learned_keys(model_cfg: dict) -> list[str]:
+    """The label-space keys of a resolved model config still to be learned from data: those its
+    model class may learn (``label_spaces_to_fit``) whose ``_target_`` is a
+    :class:`LearnedLabelSpace` class. Read from the targets: nothing is built."""
+    from hydra.utils import get_object
+
+    try:
+        keys = get_object(model_cfg.get("_target_")).label_spaces_to_fit(model_cfg)
+    except Exception:  # noqa: BLE001 -- a bad model target is reported where it is built, naming it
+        return []
+    return [key for key in keys if _learned_class(model_cfg[key].get("_target_"))]
 
 
-def not_fitted_error(key: str, obj: Any) -> ConfigError:
-    return ConfigError(f"model.{key} ({type(obj).__name__}) is learned from the training data and is not fitted: "
+def _learned_class(target: Any) -> bool:
+    from hydra.utils import get_object
+
+    try:
+        obj = get_object(target)
+    except Exception:  # noqa: BLE001 -- instantiating the entry names a bad target
+        return False
+    return isinstance(obj, type) and issubclass(obj, LearnedLabelSpace)
+
+
+def not_fitted_error(key: str, model_cfg: dict) -> ConfigError:
+    target = str(model_cfg[key].get("_target_", "")).rsplit(".", 1)[-1]
+    return ConfigError(f"model.{key} ({target}) is learned from the training data and is not fitted: "
                        "build the model from ocrlab.label_spaces.fit_label_spaces(model_cfg, datamodule) "
                        "(train.py does), or give a fitted one (a checkpoint's label space)")
 
@@ -56,29 +76,25 @@ def fit_label_spaces(model_cfg: Any, datamodule: Any, stored: dict[str, Any] | N
     from the weights the config starts from (the model class's ``label_spaces_from_weights``),
     else learned from ``datamodule``'s training split, which is prepared (generated when missing)
     first. Nothing is read or generated when no label space is learned."""
-    from hydra.utils import get_class, instantiate
+    from hydra.utils import get_object
     from omegaconf import DictConfig, OmegaConf
+
+    from ocrlab.utils.instantiate import instantiate_checked
 
     plain = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else \
         copy.deepcopy(dict(model_cfg))
-    target = plain.get("_target_")
-    try:
-        cls = get_class(target)
-    except Exception as e:
-        raise ConfigError(f"model._target_ {target!r}: cannot import it ({e})") from e
-    learned = {key: obj for key in cls.label_spaces_to_fit(plain)
-               if needs_fitting(obj := instantiate(plain[key], _convert_="all"))}
+    learned = learned_keys(plain)
     if not learned:
         return plain
-    given = {**cls.label_spaces_from_weights(plain), **(stored or {})}
-    for key in learned.keys() & given.keys():
+    given = {**get_object(plain["_target_"]).label_spaces_from_weights(plain), **(stored or {})}
+    for key in [k for k in learned if k in given]:
         plain[key] = copy.deepcopy(given[key])
         log.info("model.%s: the label space the weights were trained with", key)
-    todo = {k: v for k, v in learned.items() if k not in given}
+    todo = [k for k in learned if k not in given]
     if todo:
         _prepare_training_split(datamodule)
-    for key, obj in todo.items():
-        fitted = _fit_when_ready(key, obj, datamodule)
+    for key in todo:
+        fitted = _fit_when_ready(key, instantiate_checked(plain[key], f"model.{key}"), datamodule)
         plain[key] = fitted.to_config()
         log.info("model.%s learned from the training data: %s", key, _size(fitted))
     return plain

@@ -407,29 +407,15 @@ def build_model(model_cfg: Any):
     """
     from omegaconf import DictConfig, OmegaConf
 
-    from ocrlab.label_spaces import needs_fitting, not_fitted_error
+    from ocrlab.label_spaces import learned_keys, not_fitted_error
     from ocrlab.utils.instantiate import instantiate_checked
 
     plain = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
-    for key in _declared_label_space_keys(plain):
-        if needs_fitting(obj := instantiate_checked(plain[key], f"model.{key}")):
-            raise not_fitted_error(key, obj)
+    for key in learned_keys(plain):
+        raise not_fitted_error(key, plain)
     module = instantiate_checked(plain, "model")
     if not isinstance(module, OcrModule):
         raise ConfigError(f"model._target_ {plain.get('_target_')!r} built a {type(module).__name__}, "
                           "expected a subclass of ocrlab.lightning_modules.OcrModule")
     module.model_config = plain
     return module
-
-
-def _declared_label_space_keys(plain: dict) -> list[str]:
-    """The label-space entries of a model config whose class is an ``OcrModule``."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(plain.get("_target_"))
-    except Exception:
-        return []  # instantiate_checked names the bad target
-    if not (isinstance(cls, type) and issubclass(cls, OcrModule)):
-        return []
-    return cls.label_spaces_to_fit(plain)
