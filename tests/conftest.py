@@ -250,7 +250,39 @@ FAMILY_MODELS = {
     "ocrlab.families.crnn.CTCRecognizer": "crnn_thai_dev",
     "ocrlab.families.layoutlmv3.LayoutLMv3Multitask": "layoutlmv3_multitask_cpu",
     "ocrlab.families.paddleocr_vl.PaddleOCRVL": "paddleocr_vl_lora_cpu",
+    "ocrlab.families.trocr.TrOCR": "trocr_teacher_cpu",
+    "ocrlab.families.trocr.TrOCRDistillation": "trocr_distill_cpu",
 }
+# what an experiment needs besides its family's tiny data: its model at the family's tiny size, a
+# teacher or a model to start from, keyed by the experiment's model target: (request, composed cfg) ->
+# overrides
+def _tiny_trocr(request: pytest.FixtureRequest, cfg) -> list[str]:
+    from omegaconf import OmegaConf
+
+    teacher = request.getfixturevalue("tiny_trocr_teacher")
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    extra = [f"model.pretrained={teacher}"] if model.get("pretrained") == "???" else []  # LoRA starts from a model
+    if "teacher" in model:
+        extra.append(f"model.teacher={teacher}")
+    return ["model/trocr_net=tiny", *extra]
+
+
+MODEL_NEEDS = {
+    "ocrlab.families.trocr.TrOCR": _tiny_trocr,
+    "ocrlab.families.trocr.TrOCRDistillation": _tiny_trocr,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_trocr_teacher(tiny_lines, tmp_path_factory) -> Path:
+    """A tiny TrOCR teacher trained two steps on the tiny lines: its last.ckpt."""
+    from ocrlab.training import train
+
+    out = tmp_path_factory.mktemp("trocr_teacher")
+    overrides = ["experiment=trocr_teacher_cpu", "model/trocr_net=tiny", *tiny_overrides(tiny_lines, out / "logs"),
+                 "trainer.max_epochs=1", "trainer.max_steps=2", "++trainer.limit_val_batches=1", "test=false"]
+    train(compose_config("train", overrides, out / "run"))
+    return out / "run" / "checkpoints" / "last.ckpt"
 
 
 def experiment_overrides(experiment: str, request: pytest.FixtureRequest, log_dir: Path) -> list[str]:
@@ -260,7 +292,9 @@ def experiment_overrides(experiment: str, request: pytest.FixtureRequest, log_di
     if target not in FAMILY_DATA:
         pytest.fail(f"experiment {experiment}: no tiny data for data target {target} (add it to FAMILY_DATA)")
     fixture, overrides = FAMILY_DATA[target]
-    return [f"experiment={experiment}", *overrides(request.getfixturevalue(fixture), log_dir)]
+    needs = MODEL_NEEDS.get(cfg.model._target_)
+    extra = needs(request, cfg) if needs else []
+    return [f"experiment={experiment}", *overrides(request.getfixturevalue(fixture), log_dir), *extra]
 
 
 class OtherTaskBaseline:

@@ -221,7 +221,7 @@ def test_fsdp_trains_the_default_experiment_and_tests_the_best_checkpoint(strate
     ``test=true`` after fit under FSDP: Lightning sets the bare module up again and loads the
     sharded best checkpoint into views of the root's resharded flat parameter ("size mismatch
     ... current: torch.Size([0])"); the strategy reuses the root wrapper instead. (A family
-    without ``layer_class``: the whole model is one unit. The document family's test phase is
+    without ``layer_classes``: the whole model is one unit. The document family's test phase is
     not run here: its reports are written on rank 0 only, through a metric that syncs.)"""
     logs = tmp_path / "logs"
     out = run_cli(["train.py", "experiment=crnn_thai_cpu", f"trainer={strategy}", "trainer.accelerator=cpu",
@@ -240,7 +240,7 @@ def test_fsdp_trains_the_default_experiment_and_tests_the_best_checkpoint(strate
 @pytest.mark.parametrize("strategy", ["fsdp", "fsdp2"])
 def test_the_wrap_unit_comes_from_the_model(strategy, tiny_docs, tmp_path):
     """One process, in-process: FSDP wraps (and with activation checkpointing, checkpoints)
-    each ``layer_class`` block; FSDP2 shards each of ``fsdp_units()`` and the net, once, however
+    each block of ``layer_classes``; FSDP2 shards each of ``fsdp_units()`` and the net, once, however
     often Lightning calls ``configure_model``."""
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
     from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
@@ -260,7 +260,7 @@ def test_the_wrap_unit_comes_from_the_model(strategy, tiny_docs, tmp_path):
     try:
         _, objects = train(compose_config("train", overrides, tmp_path / "run"))
         model, trainer = objects["model"], objects["trainer"]
-        # the block class itself: after wrapping, `model.layer_class` (type of the first block)
+        # the block class itself: after wrapping, `model.layer_classes` (types of the first blocks)
         # names the wrapper under FSDP1
         from transformers.models.layoutlmv3.modeling_layoutlmv3 import LayoutLMv3Layer
 

@@ -31,13 +31,13 @@ def test_export_reloads_identical_and_recognizes(recognizer, tiny_lines, tmp_pat
     export = recognizer.save(tmp_path / "export")
     assert sorted(p.name for p in export.iterdir()) == ["ocrlab_model.json", "weights.pt"]
     again = TextRecognizer.load(export)
-    assert again.charset == recognizer.charset and again.input_spec == recognizer.input_spec
+    assert again.labels == recognizer.labels and again.input_spec == recognizer.input_spec
     assert again.recognize(images, batch_size=5) == before
     for k, v in recognizer.module.state_dict().items():
         assert torch.equal(v, again.module.state_dict()[k])
     with pytest.raises(FileExistsError, match="already exists"):
         recognizer.save(export)
-    assert recognizer.save(export, overwrite=True) == export and TextRecognizer.load(export).charset == again.charset
+    assert recognizer.save(export, overwrite=True) == export and TextRecognizer.load(export).labels == again.labels
     users = tmp_path / "users"
     users.mkdir()
     (users / "notes.txt").write_text("mine")
@@ -70,7 +70,7 @@ def test_format_1_export_still_loads(recognizer, tiny_lines, tmp_path):
     (export / "ocrlab_model.json").write_text(json.dumps(old))
     images = sorted((tiny_lines / "images" / "test").glob("*.png"))[:3]
     again = TextRecognizer.load(export)
-    assert again.charset == Charset.thai() and again.recognize(images) == recognizer.recognize(images)
+    assert again.labels == Charset.thai() and again.recognize(images) == recognizer.recognize(images)
 
 
 def test_loader_refuses_a_non_line_model_for_line_inference(tmp_path):

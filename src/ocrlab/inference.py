@@ -3,7 +3,7 @@
 >>> rec = TextRecognizer.load("logs/train/runs/.../checkpoints/best.ckpt")
 >>> rec.recognize(["line1.png", "line2.png"])
 
-Checkpoints and exports carry the charset and the model config, so nothing else is needed.
+Checkpoints and exports carry the label space (charset, tokenizer) and the model config, so nothing else is needed.
 Loading uses ``torch.load(weights_only=True)``: no arbitrary code runs from a model file.
 """
 
@@ -15,24 +15,24 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ocrlab.datamodules.line_images import LineImageSpec, image_to_tensor, open_image
+from ocrlab.datamodules.line_images import LineImageSpec, LineLabels, image_to_tensor, open_image
 from ocrlab.datamodules.lines import collate_lines
 from ocrlab.errors import CheckpointError
 from ocrlab.lightning_modules.text_recognition import TextRecognitionModule
 from ocrlab.loading import load_model
-from ocrlab.text.charset import Charset
 
 
 class TextRecognizer:
-    """A trained line recognizer in eval mode, with its charset and input spec."""
+    """A trained line recognizer in eval mode, with its label space and input spec."""
 
     def __init__(self, module: TextRecognitionModule, device: str | torch.device = "cpu"):
         self.module = module.eval().to(device)
         self.device = torch.device(device)
 
     @property
-    def charset(self) -> Charset:
-        return self.module.charset
+    def labels(self) -> LineLabels:
+        """The model's label space (a CTC model's charset, a generative model's tokenizer)."""
+        return self.module.line_labels()
 
     @property
     def input_spec(self) -> LineImageSpec:

@@ -5,13 +5,13 @@ Lightning's own strategies, with what ocrlab needs on top, for every family alik
 * the processes a strategy starts run *this Hydra job* (its overrides, its run dir) as a single
   run, also inside a multirun (Lightning's own command repeats the whole sweep in every worker
   and points it at a new run dir: Hydra issue #2070);
-* :class:`FSDPStrategy` takes its wrap unit from the model (``layer_class``, the family's
-  transformer block), can checkpoint activations on that unit (``activation_checkpointing:
+* :class:`FSDPStrategy` takes its wrap units from the model (``layer_classes``, the family's
+  transformer blocks), can checkpoint activations on that unit (``activation_checkpointing:
   true``) and runs on CPUs (gloo) as well as GPUs;
 * :class:`ModelParallelStrategy` (FSDP2): ``data_parallel_size: auto`` means all the devices the
   tensor-parallel groups leave; the sharding itself is ``OcrModule.configure_model``.
 
-Nothing here knows a family: a model offers ``layer_class`` / ``fsdp_units()`` / ``fsdp_root()``.
+Nothing here knows a family: a model offers ``layer_classes`` / ``fsdp_units()`` / ``fsdp_root()``.
 """
 
 from __future__ import annotations
@@ -202,10 +202,11 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
     ``mixed_precision``, ``auto_wrap_policy``, ``activation_checkpointing_policy``, FSDP kwargs),
     except:
 
-    * ``auto_wrap_policy``: when not given, ``{model.layer_class}`` (the family's transformer
-      block) if the model has one, else the whole model is one unit;
+    * ``auto_wrap_policy``: when not given, the model's ``layer_classes`` (the family's
+      transformer blocks: an encoder-decoder's two kinds) if it has any, else the whole model is
+      one unit;
     * ``activation_checkpointing``: ``true`` recomputes the activations of each wrap unit
-      (``layer_class``) in the backward pass (Lightning's argument of that name, a list of
+      (``layer_classes``) in the backward pass (Lightning's argument of that name, a list of
       classes, is deprecated there);
     * ``mixed_precision`` may be a mapping of dtype names (``{param_dtype: bfloat16}``); without
       it, ``trainer.precision`` decides, as in Lightning;
@@ -225,16 +226,16 @@ class FSDPStrategy(_HydraJobProcesses, _LightningFSDPStrategy):
             raise ConfigError(f"trainer.strategy.use_orig_params=false: {type(module).__name__} has frozen and "
                               "trainable parameters (e.g. LoRA adapters on a frozen base), which FSDP can only "
                               "shard with use_orig_params=true")
-        layer = module.layer_class
-        if self.kwargs.get("auto_wrap_policy") is None and layer is not None:
+        layers = tuple(module.layer_classes)
+        if self.kwargs.get("auto_wrap_policy") is None and layers:
             from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
-            self.kwargs["auto_wrap_policy"] = ModuleWrapPolicy({layer})
+            self.kwargs["auto_wrap_policy"] = ModuleWrapPolicy(set(layers))
         if self.checkpoint_layers and not self._activation_checkpointing_kwargs:
-            if layer is None:
+            if not layers:
                 raise ConfigError(f"trainer.strategy.activation_checkpointing=true: {type(module).__name__} has no "
-                                  "layer_class (the block to checkpoint); set activation_checkpointing_policy")
-            self._activation_checkpointing_kwargs = {"check_fn": lambda m: isinstance(m, layer)}
+                                  "layer_classes (the blocks to checkpoint); set activation_checkpointing_policy")
+            self._activation_checkpointing_kwargs = {"check_fn": lambda m: isinstance(m, layers)}
         super().setup(trainer)
 
     def _setup_model(self, model: torch.nn.Module) -> torch.nn.Module:

@@ -7,35 +7,54 @@ The model, the data and inference all use it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from ocrlab.errors import DatasetError
-from ocrlab.text.charset import Charset
+
+
+class LineLabels(Protocol):
+    """What a text-line data module needs of a recognizer's label space: a CTC model's
+    :class:`~ocrlab.text.charset.Charset`, a generative model's tokenizer."""
+
+    name: str
+
+    def unknown_chars(self, text: str) -> list[str]:
+        """The characters of ``text`` this label space cannot encode (in first-seen order)."""
+
+    def encode(self, text: str, where: str = "") -> Sequence[int]:
+        """``text`` as target ids (``where`` names the sample in errors)."""
 
 
 @dataclass(frozen=True)
 class LineEncoding:
     """What a text-line data module takes from a line recognizer (``OcrModule.data_encoder``): its
-    charset (label checks and targets) and its input spec (image size)."""
+    label space (label checks and targets: a charset or a tokenizer) and its input spec (image size)."""
 
-    charset: Charset
+    charset: LineLabels
     spec: LineImageSpec
 
 
 @dataclass(frozen=True)
 class LineImageSpec:
-    """How a line image becomes a tensor: fixed height, width by aspect ratio within bounds."""
+    """How a line image becomes a tensor: fixed height, width by aspect ratio within bounds; or,
+    with ``fixed_width``, every line stretched to ``max_width`` (a vision transformer's fixed image
+    size, as its Hugging Face image processor resizes)."""
 
     height: int = 32
     max_width: int = 800
     min_width: int = 16
     channels: int = 3
+    fixed_width: bool = False
 
     def target_width(self, width: int, height: int) -> int:
+        if self.fixed_width:
+            return int(self.max_width)
         w = round(width * self.height / max(height, 1))
         return int(min(max(w, self.min_width), self.max_width))
 
@@ -60,7 +79,8 @@ def open_image(path, source: str = "") -> Image.Image:
 
 
 def image_to_tensor(image: Image.Image, spec: LineImageSpec) -> torch.Tensor:
-    """Resize to ``spec.height`` keeping the aspect ratio; scale to [-1, 1]; ``(C, H, W)``."""
+    """Resize to ``spec.height`` (width: :meth:`LineImageSpec.target_width`); scale to [-1, 1];
+    ``(C, H, W)``."""
     if image.width == 0 or image.height == 0:
         raise DatasetError(f"image of size {image.size} is empty")
     image = image.convert("RGB" if spec.channels == 3 else "L")

@@ -123,16 +123,16 @@ class OcrModule(pl.LightningModule):
 
     # -- sharding (FSDP) ----------------------------------------------------------------------
     @property
-    def layer_class(self) -> type[torch.nn.Module] | None:
-        """The repeated block (a transformer layer): FSDP1's wrap unit and the unit of activation
-        checkpointing (``ocrlab.strategies.FSDPStrategy``). None: the model is one unit."""
-        return None
+    def layer_classes(self) -> frozenset[type[torch.nn.Module]]:
+        """The repeated blocks (transformer layers; an encoder-decoder has two kinds): FSDP1's wrap
+        units and the units of activation checkpointing (``ocrlab.strategies.FSDPStrategy``).
+        Empty: the model is one unit."""
+        return frozenset()
 
     def fsdp_units(self) -> list[torch.nn.Module]:
         """The modules FSDP2 shards one by one before :meth:`fsdp_root` (a transformer family's
         blocks: each is gathered only while it runs). ``[]``: the root is the only unit.
-        (FSDP1, ``ocrlab.strategies.FSDPStrategy``, wraps instances of ``layer_class`` when the
-        model has that attribute.)"""
+        (FSDP1, ``ocrlab.strategies.FSDPStrategy``, wraps instances of :attr:`layer_classes`.)"""
         return []
 
     def fsdp_root(self) -> torch.nn.Module | None:
@@ -150,7 +150,7 @@ class OcrModule(pl.LightningModule):
     def call_gathered(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``getattr(self, method)(*args, **kwargs)`` outside the steps (``on_train_start``, a
         callback) with the network usable under every strategy. FSDP1 keeps the root unit's own
-        parameters (those outside every ``layer_class`` block) sharded between forwards: the
+        parameters (those outside every block of ``layer_classes``) sharded between forwards: the
         call goes through the wrapper's forward, as Lightning routes the steps (every rank must
         make the same calls: the gathers are collectives). FSDP2 gathers in the root's
         ``__call__`` and :attr:`fsdp_forward_methods`; DDP and one device need nothing."""

@@ -1,9 +1,10 @@
-"""The base of text-line recognizers (CRNN-CTC now, TrOCR next).
+"""The base of text-line recognizers (CRNN-CTC, TrOCR).
 
 Subclasses supply the network, the loss and the decoding (:meth:`forward_batch`, :meth:`loss`,
-:meth:`decode`); this class owns what every line recognizer shares: the charset and the input
-spec (its label space and how images become tensors), CER/WER/accuracy/NED, ms per line, the
-W&B sample tables and the per-line prediction rows that ``evaluate.py`` writes.
+:meth:`decode`) and their label space (:meth:`line_labels`: a charset, a tokenizer); this class
+owns what every line recognizer shares: the input spec (how images become tensors),
+CER/WER/accuracy/NED, ms per line, the W&B sample tables and the per-line prediction rows that
+``evaluate.py`` writes.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from typing import Any
 
 import torch
 
-from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec
+from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec, LineLabels
 from ocrlab.lightning_modules.base import OcrModule
 from ocrlab.metrics.text import TextMetrics, line_cer, score_texts
-from ocrlab.text.charset import Charset
 from ocrlab.text.normalize import normalize_text
 
 
 class TextRecognitionModule(OcrModule):
     task = "text_lines"
-    label_space_keys = ("charset",)
 
-    def __init__(self, charset: Charset, optimizer: Callable[..., torch.optim.Optimizer],
-                 scheduler: Callable[..., Any] | None = None, input: dict | None = None,
-                 num_val_samples_logged: int = 8):
-        super().__init__(optimizer, scheduler)
-        self.charset = charset
+    def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
+                 input: dict | None = None, num_val_samples_logged: int = 8, **base_options: Any):
+        # base_options: a second base's arguments (a generative recognizer's ``generation``)
+        super().__init__(optimizer, scheduler, **base_options)
         # how images become tensors for this model; travels with checkpoints and exports
         self.input_spec = LineImageSpec(**(input or {}))
         self.num_val_samples_logged = num_val_samples_logged
@@ -52,22 +50,13 @@ class TextRecognitionModule(OcrModule):
     def decode(self, outputs: Any, batch: dict) -> list[str]:
         raise NotImplementedError
 
+    def line_labels(self) -> LineLabels:
+        """The label space the data module checks and encodes labels with (a charset, a tokenizer)."""
+        raise NotImplementedError
+
     # -- label space -------------------------------------------------------------------------
     def data_encoder(self) -> LineEncoding:
-        return LineEncoding(self.charset, self.input_spec)
-
-    def checkpoint_metadata(self) -> dict:
-        # the charset also at the top, as format-1 checkpoints had it (readable without hydra)
-        return {**super().checkpoint_metadata(), "charset": self.charset.to_dict()}
-
-    @classmethod
-    def upgrade_metadata(cls, meta: dict) -> dict:
-        """Format 1 (no ``format`` key): the charset was kept beside the model config."""
-        if meta.get("format") not in (None, 1) or "charset" not in meta:
-            return meta
-        charset = Charset.from_dict(meta["charset"])
-        config = {**(meta.get("model_config") or {}), "charset": charset.to_config()}
-        return {**meta, "format": 2, "model_config": config, "label_space": {"charset": charset.to_config()}}
+        return LineEncoding(self.line_labels(), self.input_spec)
 
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

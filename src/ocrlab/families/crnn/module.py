@@ -31,11 +31,30 @@ class CTCRecognizer(TextRecognitionModule):
                  head: Callable[..., nn.Module], optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, input: dict | None = None, decoding: str = "greedy",
                  beam_width: int = 8, num_val_samples_logged: int = 8, channels_last: bool = False):
-        super().__init__(charset, optimizer, scheduler, input, num_val_samples_logged)
+        super().__init__(optimizer, scheduler, input, num_val_samples_logged)
+        self.charset = charset
         self.net = CTCRecognitionNet(backbone, neck, head, charset.num_classes, channels_last)
         self.decoder = CTCDecoder(charset, method=decoding, beam_width=beam_width)
         self.ctc_loss = nn.CTCLoss(blank=charset.blank_index, zero_infinity=True)
         self._too_short: set[str] = set()
+
+    label_space_keys = ("charset",)
+
+    def line_labels(self) -> Charset:
+        return self.charset
+
+    def checkpoint_metadata(self) -> dict:
+        # the charset also at the top, as format-1 checkpoints had it (readable without hydra)
+        return {**super().checkpoint_metadata(), "charset": self.charset.to_dict()}
+
+    @classmethod
+    def upgrade_metadata(cls, meta: dict) -> dict:
+        """Format 1 (no ``format`` key): the charset was kept beside the model config."""
+        if meta.get("format") not in (None, 1) or "charset" not in meta:
+            return meta
+        charset = Charset.from_dict(meta["charset"])
+        config = {**(meta.get("model_config") or {}), "charset": charset.to_config()}
+        return {**meta, "format": 2, "model_config": config, "label_space": {"charset": charset.to_config()}}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)

@@ -129,9 +129,9 @@ class LayoutLMv3Multitask(OcrModule):
         return int(self.net.backbone.config.input_size)
 
     @property
-    def layer_class(self) -> type[nn.Module]:
+    def layer_classes(self) -> frozenset[type[nn.Module]]:
         """The transformer block (FSDP wrap policy, activation checkpointing)."""
-        return self.net.layer_class
+        return frozenset({self.net.layer_class})
 
     def fsdp_units(self) -> list[nn.Module]:
         """The modules sharded one by one (FSDP2's ``fully_shard``), before the network as a whole."""

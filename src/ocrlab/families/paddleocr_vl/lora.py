@@ -2,23 +2,21 @@
 
 :func:`lora_target_regex` scopes the adapted layers to model parts. ``q_proj/k_proj/v_proj``
 exist in both towers, so a bare name list would also adapt the vision encoder; the default regex
-adapts the language model only. Adapters are peft's; everything is loaded from local directories.
+adapts the language model only. Adapters are peft's (the shared :mod:`ocrlab.lora`); everything is loaded from local directories.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ocrlab.errors import CheckpointError, ConfigError
+from ocrlab import lora as shared
+from ocrlab.lora import linear_module_names, load_adapter, merge_lora, save_adapter
 
 if TYPE_CHECKING:  # heavy imports stay out of module import (config composition, --help)
     from peft import PeftModel
     from torch import nn
-    from transformers import PaddleOCRVLForConditionalGeneration
 
 log = logging.getLogger(__name__)
 
@@ -38,114 +36,25 @@ PART_LINEARS = {
 }
 
 
+__all__ = ["apply_lora", "linear_module_names", "load_adapter", "lora_target_regex", "merge_lora", "save_adapter"]
+
+
 def lora_target_regex(parts: Sequence[str] = ("language_model",), modules: Sequence[str] | None = None) -> str:
-    """A ``target_modules`` regex (peft full-matches it on module names) adapting the Linear layers
-    of ``parts`` (``language_model``, ``vision``, ``projector``, ``lm_head``). ``modules=None``: every Linear of each
-    part (``PART_LINEARS``); a list: those leaf names in each part (each part must have one)."""
-    if isinstance(parts, str):
-        parts = [parts]
-    if not parts:
-        raise ConfigError("lora.parts: give at least one of " + ", ".join(PART_PREFIXES))
-    alternatives = []
-    for part in parts:
-        if part not in PART_PREFIXES:
-            raise ConfigError(f"lora.parts: unknown part {part!r} (expected {', '.join(PART_PREFIXES)})")
-        names = PART_LINEARS[part] if modules is None else [m for m in modules if m in PART_LINEARS[part]]
-        if not names:
-            raise ConfigError(f"lora.modules={list(modules)}: none is a Linear of part {part!r} "
-                              f"(its Linear layers: {', '.join(PART_LINEARS[part])})")
-        prefix = PART_PREFIXES[part] + r"\." if PART_PREFIXES[part] else ""
-        alternatives.append(prefix + "(?:" + "|".join(re.escape(n) for n in names) + ")")
-    return r"(?:.*\.)?(?:" + "|".join(alternatives) + ")"
-
-
-def linear_module_names(model: nn.Module) -> list[str]:
-    """Names of the ``nn.Linear`` modules of ``model``."""
-    from torch import nn
-
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-
-
-def abbreviate_names(names: Iterable[str]) -> list[str]:
-    """Module names with layer indices folded (``layers.N``), deduplicated, in first-seen order."""
-    return list(dict.fromkeys(re.sub(r"\.\d+(?=\.|$)", ".N", n) for n in names))
-
-
-def _matches(target: str | Sequence[str], name: str) -> bool:
-    if isinstance(target, str):
-        return re.fullmatch(target, name) is not None
-    return any(name == t or name.endswith("." + t) for t in target)
+    """A ``target_modules`` regex adapting the Linear layers of ``parts`` (``language_model``,
+    ``vision``, ``projector``, ``lm_head``). ``modules=None``: every Linear of each part
+    (``PART_LINEARS``); a list: those leaf names in each part (each part must have one)."""
+    return shared.target_regex(PART_PREFIXES, PART_LINEARS, parts, modules)
 
 
 def apply_lora(model: nn.Module, r: int = 8, alpha: float = 32, dropout: float = 0.05,
                target_modules: str | Sequence[str] | None = None,
                modules_to_save: Sequence[str] | None = None) -> PeftModel:
-    """Wrap ``model`` in LoRA adapters (everything else frozen). ``target_modules``: a regex (full
-    match on module names, e.g. ``lora_target_regex(...)``; the default: the language model's Linear
-    layers) or a list of names (peft's suffix match). No match -> ``ConfigError`` listing the
-    Linear layers that exist."""
-    from peft import LoraConfig, get_peft_model
-
+    """:func:`ocrlab.lora.apply_lora` with the language model's Linear layers as the default target;
+    a bare name list that also reaches the vision tower is warned about."""
     target = lora_target_regex() if target_modules is None else target_modules
     if not isinstance(target, str):
-        target = list(target)
-    linears = linear_module_names(model)
-    matched = [n for n in linears if _matches(target, n)]
-    if not matched:
-        raise ConfigError(f"lora.target_modules={target!r} matches no Linear layer; the model's Linear "
-                          f"layers are: {', '.join(abbreviate_names(linears))}")
-    if not isinstance(target, str) and any(".visual." in f".{n}" for n in matched):
-        log.warning("lora.target_modules=%s also adapts %d vision-encoder layers (bare names match both "
-                    "towers; use lora_target_regex to scope them)", target,
-                    sum(".visual." in f".{n}" for n in matched))
-    config = LoraConfig(r=int(r), lora_alpha=alpha, lora_dropout=float(dropout), target_modules=target,
-                        modules_to_save=list(modules_to_save) if modules_to_save else None, bias="none")
-    return get_peft_model(model, config)
-
-
-def merge_lora(peft_model: PeftModel) -> PaddleOCRVLForConditionalGeneration:
-    """The base model with the adapters merged into its weights (a plain ``PreTrainedModel``)."""
-    _untie_adapted_lm_head(peft_model.get_base_model())
-    return peft_model.merge_and_unload()
-
-
-def _untie_adapted_lm_head(model: nn.Module) -> None:
-    """Give an adapted ``lm_head`` its own weight before merging. With tied word embeddings (the small
-    presets, and ERNIE-based checkpoints) ``lm_head`` shares its weight with the input embeddings:
-    merging its adapter in place would change the embeddings too, so the merged model would not give
-    the adapted model's outputs. The merged model keeps separate embeddings (config untied, so a
-    reload keeps them apart)."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    from torch import nn
-
-    head = getattr(model, "lm_head", None)
-    if not isinstance(head, BaseTunerLayer):
-        return
-    linear = head.get_base_layer()
-    embeddings = model.get_input_embeddings()
-    if embeddings is None or linear.weight is not getattr(embeddings, "weight", None):
-        return
-    linear.weight = nn.Parameter(linear.weight.detach().clone(), requires_grad=False)
-    for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
-        config.tie_word_embeddings = False
-
-
-def save_adapter(peft_model: PeftModel, directory: str | Path) -> Path:
-    """Write the adapter (``adapter_config.json`` + weights, not the base model)."""
-    directory = Path(directory)
-    peft_model.save_pretrained(str(directory))
-    return directory
-
-
-def load_adapter(base_model: nn.Module, directory: str | Path, trainable: bool = False) -> PeftModel:
-    """``PeftModel.from_pretrained`` on ``base_model`` from a local adapter directory."""
-    from peft import PeftModel
-
-    path = Path(directory)
-    if not (path / "adapter_config.json").is_file():
-        raise CheckpointError(f"LoRA adapter directory {path}: "
-                              f"{'no adapter_config.json' if path.is_dir() else 'does not exist'}")
-    try:
-        return PeftModel.from_pretrained(base_model, str(path), is_trainable=trainable, local_files_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot load the LoRA adapter on this base model: {e}") from e
+        visual = [n for n in linear_module_names(model) if ".visual." in f".{n}" and shared.matches(list(target), n)]
+        if visual:
+            log.warning("lora.target_modules=%s also adapts %d vision-encoder layers (bare names match both "
+                        "towers; use lora_target_regex to scope them)", list(target), len(visual))
+    return shared.apply_lora(model, target, r, alpha, dropout, modules_to_save)

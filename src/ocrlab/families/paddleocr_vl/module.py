@@ -123,9 +123,9 @@ class PaddleOCRVL(GenerativeModule):
         return self.net.get_base_model() if self.lora else self.net
 
     @property
-    def layer_class(self) -> type[torch.nn.Module]:
+    def layer_classes(self) -> frozenset[type[torch.nn.Module]]:
         """The decoder block: FSDP's wrap unit (``_no_split_modules`` of the HF model)."""
-        return type(self.base_model.model.language_model.layers[0])
+        return frozenset({type(self.base_model.model.language_model.layers[0])})
 
     def fsdp_units(self) -> list[torch.nn.Module]:
         return list(self.base_model.model.language_model.layers)
