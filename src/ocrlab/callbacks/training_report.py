@@ -123,6 +123,8 @@ class TrainingReport(pl.Callback):
             "samples": data.get("samples", {}),
             "splits": data.get("splits", {}),
             "sample_warnings": warnings,
+            # a data module's summary of the teacher outputs it used in place of ground truth
+            **({"teacher_outputs": data["teacher_outputs"]} if "teacher_outputs" in data else {}),
             "epochs_completed": len(self.history),
             "global_step": trainer.global_step,
             "hyperparameters": self.hyperparameters,
