@@ -29,12 +29,17 @@ def test_model_builds_trains_saves_and_reloads_the_same(model, request, tmp_path
 
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     meta = load_checkpoint(ckpt)["ocrlab"]
-    assert meta["model_config"]["_target_"] == target and meta["run"]["experiment"] == FAMILY_MODELS[target]
+    # a model may save itself as the model it trains (a distilled student: a plain model, no teacher)
+    from hydra.utils import get_class
+
+    saved = meta["model_config"]["_target_"]
+    assert saved == target or issubclass(get_class(target), get_class(saved)), saved
+    assert meta["run"]["experiment"] == FAMILY_MODELS[target]
     batch = next(iter(datamodule.val_dataloader()))
     with torch.no_grad():
         expected = trained.predict_step(batch, 0)
         from_ckpt = load_model(ckpt)
-        assert type(from_ckpt) is type(trained)
+        assert type(from_ckpt) is get_class(saved) and isinstance(trained, type(from_ckpt))
         assert from_ckpt.predict_step(batch, 0) == expected
         export = export_model(ckpt, tmp_path / "export")
         assert load_model(export).predict_step(batch, 0) == expected

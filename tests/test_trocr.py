@@ -173,7 +173,9 @@ def test_a_bad_teacher_is_a_clear_error(teacher, tiny_lines, tmp_path):
     if teacher == "missing":
         path, pattern = tmp_path / "no_such_teacher", "no_such_teacher"
     else:
-        _run(tiny_lines, tmp_path, "crnn", "experiment=crnn_thai_dev", "trainer.max_steps=1")
+        overrides = [*tiny_overrides(tiny_lines, tmp_path / "logs"), "experiment=crnn_thai_dev", "trainer.max_epochs=1",
+                     "trainer.max_steps=1", "++trainer.limit_val_batches=1", "test=false"]
+        train(compose_config("train", overrides, tmp_path / "crnn"))
         path, pattern = tmp_path / "crnn" / "checkpoints" / "last.ckpt", "CTCRecognizer"
     with pytest.raises(Exception, match=pattern):
         _run(tiny_lines, tmp_path, "kd", "experiment=trocr_distill_cpu", f"model.teacher={path}")

@@ -82,9 +82,12 @@ def teacher_tokenizer_config(path: str | Path) -> dict:
         return TrOCRTokenizer(pretrained=str(path)).to_config()
     from ocrlab.loading import read_metadata
 
-    stored = (read_metadata(path).get("label_space") or {}).get("tokenizer")
-    if stored is None:
-        raise CheckpointError(f"model.teacher={path}: the checkpoint has no tokenizer (not a TrOCR model)")
+    meta = read_metadata(path)
+    stored = (meta.get("label_space") or {}).get("tokenizer")
+    target = str((meta.get("model_config") or {}).get("_target_", "?"))
+    if stored is None or ".trocr." not in target:
+        raise CheckpointError(f"model.teacher={path} holds a {target.rsplit('.', 1)[-1]}, another family: the teacher "
+                              "must be a TrOCR model (checkpoint, export or HF directory)")
     return stored
 
 
