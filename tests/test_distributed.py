@@ -276,3 +276,28 @@ def test_the_wrap_unit_comes_from_the_model(strategy, tiny_docs, tmp_path):
             assert all(isinstance(p, DTensor) for p in model.net.parameters())
     finally:
         end_of_job(*before)
+
+
+@pytest.mark.parametrize("strategy", ["fsdp", "fsdp2"])
+def test_distillation_under_fsdp_trains_only_the_student_and_resumes(strategy, tiny_lines, tiny_trocr_teacher,
+                                                                     tmp_path):
+    """2 CPU processes: the student is sharded (FSDP1 wraps its encoder and decoder blocks, two
+    classes; FSDP2 shards them), the teacher stays whole on each rank, outside the checkpoint; the
+    run resumes from its sharded last checkpoint."""
+    from ocrlab.loading import load_checkpoint
+
+    logs = tmp_path / "logs"
+    common = ["train.py", "experiment=trocr_distill_cpu", f"trainer={strategy}", "trainer.accelerator=cpu",
+              "trainer.devices=2", *tiny_overrides(tiny_lines, logs), "model/trocr_net=tiny",
+              f"model.teacher={tiny_trocr_teacher}", "model.distill.mode=logits", "test=false"]
+    out = run_cli([*common, "trainer.max_epochs=1"])
+    assert out.returncode == 0, out.stderr[-4000:]
+    (run_dir,) = run_dirs(logs)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    state = load_checkpoint(last)["state_dict"]
+    assert state and not any("teacher" in k for k in state)
+    assert training_report(run_dir)["status"] == "success"
+    out = run_cli([*common, "trainer.max_epochs=2", f"ckpt_path={last}"])
+    assert out.returncode == 0, out.stderr[-4000:]
+    resumed = [d for d in run_dirs(logs) if d != run_dir]
+    assert resumed and training_report(resumed[0])["history"][-1]["epoch"] == 1
