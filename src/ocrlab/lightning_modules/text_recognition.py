@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -23,6 +23,9 @@ from ocrlab.text.normalize import normalize_text
 
 class TextRecognitionModule(OcrModule):
     task = "text_lines"
+    comparison_columns: ClassVar[dict[str, str]] = {"cer": "test/cer", "wer": "test/wer",
+                                                    "line_accuracy": "test/acc"}
+    test_unit = "line"
     label_space_keys = ("charset",)
 
     def __init__(self, charset: Charset, optimizer: Callable[..., torch.optim.Optimizer],
