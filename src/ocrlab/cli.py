@@ -210,6 +210,8 @@ def _evaluate_app(cfg: DictConfig) -> None:
         metrics, objects = evaluate(cfg)
         for name, result in objects["results"].items():
             print_metrics(f"{name} ({objects['output_dir']})", result)
+        if objects.get("comparison") is not None:
+            print(objects["comparison"].markdown())
         return metrics
 
     run_job(job, cfg, "evaluate")

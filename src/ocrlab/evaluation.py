@@ -15,7 +15,12 @@ config names, and a missing path or a folder of another format is an error sayin
 * ``quantization.json`` with ``quantize=<mode>``: the mode and what was done (the model's own
   :meth:`~ocrlab.lightning_modules.base.OcrModule.quantized`; a family without quantized inference
   refuses, listing its modes). The trainer runs on what the quantized kernels need (e.g. the CPU
-  for ``int8``): ``trainer.accelerator=auto`` follows it, another setting is an error.
+  for ``int8``): ``trainer.accelerator=auto`` follows it, another setting is an error;
+* with ``compare=[...]``: more models of the same task scored the same way on the same samples,
+  one table (:mod:`ocrlab.comparison`: ``comparison.json|md|png``, ``compare/<name>/``).
+
+With a ``logger`` configured, the first model's test metrics and reports and the comparison table
+go to it too.
 """
 
 from __future__ import annotations
@@ -25,26 +30,31 @@ import io
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning import Callback
 from tqdm import tqdm
 
 from ocrlab.errors import ConfigError, DatasetError
 from ocrlab.loading import load_model
 from ocrlab.utils.instantiate import instantiate_checked
 from ocrlab.utils.io import atomic_write_json, atomic_write_text
-from ocrlab.utils.run import plain_config, prepare_environment
+from ocrlab.utils.run import finish_loggers, instantiate_group, plain_config, prepare_environment
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    from ocrlab import comparison
+
     prepare_environment()
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: evaluate.py ckpt_path=<checkpoint .ckpt or export dir>")
+    entries = comparison.compare_entries(cfg)  # a bad compare list fails before anything loads or is written
     output_dir = Path(cfg.paths.output_dir)
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg))))
     if cfg.get("torch_threads"):
@@ -58,52 +68,135 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         trainer_cfg = _quantized_trainer(cfg.trainer, model.quantization)
         atomic_write_json(output_dir / "quantization.json", model.quantization)
         log.info("quantized (%s): %s", cfg.quantize, {k: v for k, v in model.quantization.items() if k != "trainer"})
-    datamodule = instantiate_checked(_data_for_evaluation(cfg.data), "data")
+    datamodule = test_data(cfg.data, model)
+    # every compared model with its own data, checked before any scoring
+    compared = comparison.load_compared(cfg, entries, datamodule)
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    try:
+        log.info("evaluating %s (%s)", cfg.ckpt_path, type(model).__name__)
+        run = run_test(model, datamodule, trainer_cfg, loggers, warmup=bool(compared))
+        columns = prediction_columns(run.rows)
+        results = {"model": run.metrics}
+        baseline = None
+        if engine is not None:
+            baseline = run_baseline(engine, model, run.rows)
+            columns.update(baseline.columns)
+            results[baseline.name] = baseline.metrics
+        table = comparison.compare(cfg, model, run, baseline, compared, datamodule) if compared else None
+        atomic_write_json(output_dir / "metrics.json", run.metrics)
+        if baseline is not None:
+            atomic_write_json(output_dir / f"metrics_{baseline.name}.json", baseline.metrics)
+        write_predictions(output_dir, columns)
+        if table is not None:
+            table.write(output_dir, loggers)
+            results.update(table.results())
+    finally:
+        finish_loggers(loggers)
+    return run.metrics, {"results": results, "output_dir": output_dir, "model": model, "comparison": table}
+
+
+@dataclass
+class TestRun:
+    """One model's test run: its test metrics, its rows (``test_rows``), and per test batch the
+    seconds its test step took and the rows it added."""
+
+    metrics: dict[str, float]
+    rows: list[dict]
+    batches: list[tuple[float, int]]
+
+
+@dataclass
+class BaselineRun:
+    name: str
+    metrics: dict[str, float]
+    columns: dict[str, list]
+    batches: list[tuple[float, int]]  # per chunk: seconds, inputs
+
+
+class BatchTimer(Callback):
+    """Times each test step (the batch is already on the device; CUDA is synchronized) and counts
+    the rows it added to the module's ``test_rows``: per-batch speed for any family."""
+
+    def __init__(self):
+        self.batches: list[tuple[float, int]] = []
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self._start, self._rows = time.perf_counter(), len(pl_module.test_rows)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.batches.append((time.perf_counter() - self._start, len(pl_module.test_rows) - self._rows))
+
+
+def test_data(data_cfg: DictConfig, model) -> Any:
+    """The data module of ``data_cfg`` attached to ``model`` (its own label space and input
+    spec), its test split built; nothing is generated."""
+    datamodule = instantiate_checked(_data_for_evaluation(data_cfg), "data")
     datamodule.disable_generation()  # score the data the user names; a misspelt path is an error naming it
     datamodule.attach_model(model)
     datamodule.prepare_splits(["test"])
     if not datamodule.has_split("test"):
         raise DatasetError(datamodule.missing_split_error("test"))
+    datamodule.setup("test")
+    return datamodule
 
+
+def run_test(model, datamodule, trainer_cfg: DictConfig, loggers=(), reports: str = "reports",
+             warmup: bool = False) -> TestRun:
+    """``trainer.test`` of ``model`` on ``datamodule``: the family's own test step and report
+    (into ``<run dir>/<reports>``). ``warmup``: one test batch first, untimed and unscored, so
+    that timings leave out one-off costs (thread pools, kernel selection for the model's shapes)."""
     import pytorch_lightning as pl
 
     from ocrlab.callbacks import TestReports
 
-    trainer: pl.Trainer = instantiate_checked(trainer_cfg, "trainer", logger=False, callbacks=[TestReports()],
-                                              enable_checkpointing=False)
-    log.info("evaluating %s (%s)", cfg.ckpt_path, type(model).__name__)
+    if warmup:
+        instantiate_checked(trainer_cfg, "trainer", logger=False, callbacks=[], enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False,
+                            limit_test_batches=1).test(model=model, datamodule=datamodule, verbose=False)
+    timer = BatchTimer()
+    trainer: pl.Trainer = instantiate_checked(trainer_cfg, "trainer", logger=list(loggers) or False,
+                                              callbacks=[TestReports(reports), timer], enable_checkpointing=False)
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-    atomic_write_json(output_dir / "metrics.json", metrics)
+    return TestRun(metrics, list(model.test_rows), timer.batches)
 
-    rows = list(model.test_rows)
-    columns: dict[str, list] = {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
-    results = {"model": metrics}
-    if engine is not None:
-        name = getattr(engine, "name", type(engine).__name__.lower())
-        inputs = model.baseline_inputs(rows)
-        preds: list = []
-        seconds = 0.0
-        chunk = 100
-        for start_i in tqdm(range(0, len(inputs), chunk), desc=name, unit=f"x{chunk}"):
-            start = time.perf_counter()
-            preds += engine.recognize(inputs[start_i : start_i + chunk])
-            seconds += time.perf_counter() - start
-        b_metrics, b_columns = model.score_baseline(name, preds, rows, seconds)
-        atomic_write_json(output_dir / f"metrics_{name}.json", b_metrics)
-        columns.update(b_columns)
-        results[name] = b_metrics
 
+def run_baseline(engine, model, rows: list[dict], chunk: int = 100) -> BaselineRun:
+    """``engine`` on the inputs of the model's test rows (the same samples), scored by the model's
+    task against the same references; timed per chunk of ``chunk`` inputs."""
+    name = getattr(engine, "name", type(engine).__name__.lower())
+    inputs = model.baseline_inputs(rows)
+    preds: list = []
+    batches: list[tuple[float, int]] = []
+    for start_i in tqdm(range(0, len(inputs), chunk), desc=name, unit=f"x{chunk}"):
+        start = time.perf_counter()
+        out = engine.recognize(inputs[start_i : start_i + chunk])
+        batches.append((time.perf_counter() - start, len(out)))
+        preds += out
+    metrics, columns = model.score_baseline(name, preds, rows, sum(s for s, _ in batches))
+    return BaselineRun(name, metrics, columns, batches)
+
+
+def prediction_columns(rows: list[dict]) -> dict[str, list]:
+    return {k: [r[k] for r in rows] for k in (rows[0] if rows else {})}
+
+
+def write_predictions(directory: Path, columns: dict[str, list]) -> None:
+    """``predictions.tsv`` and ``predictions.jsonl`` (the same rows as JSON objects: values that
+    do not fit a TSV cell stay exact) of ``columns`` into ``directory``."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(list(columns))
     writer.writerows(zip(*columns.values(), strict=True))
-    atomic_write_text(output_dir / "predictions.tsv", buf.getvalue())
+    atomic_write_text(directory / "predictions.tsv", buf.getvalue())
     names = list(columns)
     jsonl = "".join(json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False, default=str) + "\n"
                     for values in zip(*columns.values(), strict=True))
-    atomic_write_text(output_dir / "predictions.jsonl", jsonl)
-    return metrics, {"results": results, "output_dir": output_dir, "model": model}
+    atomic_write_text(directory / "predictions.jsonl", jsonl)
 
 
 # spellings Lightning treats alike

@@ -52,6 +52,10 @@ class OcrModule(pl.LightningModule):
 
     #: what a baseline must do to be compared with this family (``evaluate.py baseline=...``)
     task: ClassVar[str] = ""
+    #: what ``evaluate.py compare=[...]`` tabulates for this task: column -> test metric key
+    #: ({}: every test metric), and what one test row is (its speed columns: ms per <unit>, <unit>s/s)
+    comparison_columns: ClassVar[dict[str, str]] = {}
+    test_unit: ClassVar[str] = "sample"
     #: quantized inference modes (``evaluate.py quantize=<mode>``) -> what each does; {}: none
     quantization_modes: ClassVar[dict[str, str]] = {}
     #: set by :meth:`quantized`: the mode and what was done (a quantized model is not saved)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -23,6 +23,9 @@ from ocrlab.text.normalize import normalize_text
 
 class TextRecognitionModule(OcrModule):
     task = "text_lines"
+    comparison_columns: ClassVar[dict[str, str]] = {"cer": "test/cer", "wer": "test/wer",
+                                                    "line_accuracy": "test/acc"}
+    test_unit = "line"
 
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  input: dict | None = None, num_val_samples_logged: int = 8, **base_options: Any):
