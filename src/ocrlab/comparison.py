@@ -35,8 +35,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from ocrlab.errors import ConfigError, DatasetError
-from ocrlab.evaluation import BaselineRun, TestRun, prediction_columns, run_test, test_data, write_predictions
 from ocrlab.reports import Figure, Report, Table
+from ocrlab.test_runs import BaselineRun, TestRun, prediction_columns, run_test, test_data, write_predictions
 from ocrlab.utils.io import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,8 @@ class Comparison:
         return {subdir: run.metrics for run, subdir in self.runs.values()}
 
     def to_json(self) -> dict:
-        return {"reference": self.rows[0]["name"], "task": self.task, "columns": self.columns, "rows": self.rows,
+        # the rows are the file's first list (readers that take "the table" find it first)
+        return {"reference": self.rows[0]["name"], "task": self.task, "rows": self.rows, "columns": self.columns,
                 "test_files": self.test_files, f"{self.unit}s": self.samples}
 
     def write(self, output_dir: Path, loggers=()) -> None:

@@ -33,8 +33,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+import ocrlab.families.trocr.net as trocr_net
 from ocrlab.errors import CheckpointError, ConfigError
-from ocrlab.families.trocr import net as trocr_net
 from ocrlab.families.trocr.kd_losses import generalized_jsd, token_kd_loss
 from ocrlab.families.trocr.module import TrOCR
 from ocrlab.families.trocr.tokenizer import TrOCRTokenizer

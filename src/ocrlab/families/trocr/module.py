@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+import ocrlab.families.trocr.net as trocr_net
 from ocrlab.datamodules.line_images import LineImageSpec
 from ocrlab.errors import CheckpointError, ConfigError, DatasetError
-from ocrlab.families.trocr import net as trocr_net
 from ocrlab.families.trocr.tokenizer import TrOCRTokenizer
 from ocrlab.lightning_modules.generation import GenerativeModule
 from ocrlab.lightning_modules.text_recognition import TextRecognitionModule

@@ -18,7 +18,11 @@ from typing import Any
 
 import torch
 
-from ocrlab.datamodules.teacher_outputs import match_teacher_outputs, read_teacher_outputs, write_teacher_outputs
+from ocrlab.datamodules.teacher_outputs import (
+    match_teacher_outputs,
+    read_teacher_outputs,
+    write_teacher_outputs,
+)
 
 log = logging.getLogger(__name__)
 

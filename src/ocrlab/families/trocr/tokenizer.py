@@ -36,9 +36,9 @@ class TokenizerOfTrainingTexts:
         self.vocab_size, self.min_frequency = int(vocab_size), int(min_frequency)
 
     def fit(self, datamodule: Any) -> TrOCRTokenizer:
-        from ocrlab.text.bpe import train_byte_level_bpe
-
         from tokenizers import decoders
+
+        from ocrlab.text.bpe import train_byte_level_bpe
 
         tok = train_byte_level_bpe(datamodule.training_texts(), self.vocab_size, self.min_frequency, SPECIAL_TOKENS,
                                    UNK, add_prefix_space=False, what="model.tokenizer")
