@@ -35,6 +35,11 @@ class LineImageSpec:
     min_width: int = 16
     channels: int = 3
 
+    @property
+    def mode(self) -> str:
+        """The PIL mode of the model's input: RGB for 3 channels, L (grayscale) for 1."""
+        return "RGB" if self.channels == 3 else "L"
+
     def target_width(self, width: int, height: int) -> int:
         w = round(width * self.height / max(height, 1))
         return int(min(max(w, self.min_width), self.max_width))
@@ -63,7 +68,7 @@ def image_to_tensor(image: Image.Image, spec: LineImageSpec) -> torch.Tensor:
     """Resize to ``spec.height`` keeping the aspect ratio; scale to [-1, 1]; ``(C, H, W)``."""
     if image.width == 0 or image.height == 0:
         raise DatasetError(f"image of size {image.size} is empty")
-    image = image.convert("RGB" if spec.channels == 3 else "L")
+    image = image.convert(spec.mode)
     width = spec.target_width(image.width, image.height)
     image = image.resize((width, spec.height), Image.Resampling.BILINEAR)
     arr = np.asarray(image, dtype=np.uint8)
