@@ -36,6 +36,7 @@ def test_experiments_compose_for_both_entry_points(experiment, entry, tmp_path):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize(("data", "mandatory"), [("paddle_labels", ["data_dir", "train_files", "val_files"]),
                                                   ("correction_samples", ["correction_samples_dir"]),
+                                                  ("image_annotation_dirs", ["data_dir", "train_dirs", "val_dirs"]),
                                                   ("document_annotations", ["data_dir"]),
                                                   ("instruction_pairs", ["pairs_dir"])])
 def test_own_data_keeps_its_mandatory_keys_under_every_experiment(experiment, data, mandatory, tmp_path):
@@ -67,6 +68,7 @@ def test_trainer_options_compose(option, tmp_path):
     ("model", "crnn_small_cnn"), ("model/neck", "reshape"), ("model/charset", "paddle_dict"),
     ("model/charset", "from_label_files"), ("hparams_search", "crnn_thai_optuna"), ("callbacks", "none"),
     ("data", "thai_lines"), ("data", "paddle_labels"), ("data", "correction_samples"),
+    ("data", "image_annotation_dirs"),
 ])
 def test_group_options_compose(group, option, tmp_path):
     compose_config("train", [f"{group}={option}"], tmp_path)

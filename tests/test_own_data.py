@@ -83,6 +83,33 @@ def test_correction_samples_train_to_the_end(own_lines, tmp_path):
     assert "no test split" in report["test_skipped"]
 
 
+def test_image_annotation_dirs_beside_a_label_file_train_with_augmentation(own_lines, tmp_path):
+    """data=image_annotation_dirs: a train folder plus a label file, a val folder; trains with the
+    augmentation on, and the learned charset is the vocabulary of both training sources."""
+    folders = tmp_path / "folders"
+    a_lines = (own_lines / "a.txt").read_text("utf-8").splitlines()
+    for split, lines in (("train", a_lines), ("val", a_lines[:6])):  # val: only characters the train split has
+        for line in lines:
+            path, label = line.split("\t")
+            stem = Path(path).stem
+            (folders / split / "images").mkdir(parents=True, exist_ok=True)
+            (folders / split / "annotations").mkdir(parents=True, exist_ok=True)
+            shutil.copy(own_lines / path, folders / split / "images" / f"{stem}.png")
+            (folders / split / "annotations" / f"{stem}.txt").write_text(label + "\n", encoding="utf-8")
+    _, objects, report = _run(tmp_path, ["data=image_annotation_dirs", f"data.data_dir={folders}",
+                                         "data.train_dirs=[train]", "data.val_dirs=[val]",
+                                         f"data.train_files=[{own_lines / 'b.txt'}]", "data.augment.enabled=true",
+                                         "model/charset=from_label_files"])
+    assert report["samples"] == {"train": 28, "val": 6}
+    assert report["splits"]["train"] == [str(own_lines / "b.txt"), str(folders / "train")]
+    assert report["hyperparameters"]["data"]["augment"]["enabled"] is True
+    texts = [line.split("\t")[1] for name in ("a.txt", "b.txt")
+             for line in (own_lines / name).read_text("utf-8").splitlines()]
+    assert objects["model"].charset == Charset.from_texts(texts)
+    assert objects["datamodule"].datasets["train"].augment is not None
+    assert objects["datamodule"].datasets["val"].augment is None
+
+
 def test_misspelt_data_dir_is_named_and_nothing_is_generated(own_lines, tmp_path):
     typo = tmp_path / "own_lnies"
     cfg = compose_config("train", [*run_overrides(tmp_path / "logs"), *SHORT, *_paddle(own_lines),

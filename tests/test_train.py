@@ -117,6 +117,17 @@ def test_default_experiment_resumes_exactly_with_its_own_settings(tiny_lines, tm
     _resumes_exactly(common, tmp_path, epochs=3)
 
 
+def test_augmented_training_resumes_exactly(tiny_lines, tmp_path):
+    """With data.augment on (every transform at its default) and a loader worker: the resumed
+    epochs see the augmented images the straight run saw (they depend on seed, epoch and item
+    alone), so the weights match bit for bit."""
+    common = [*tiny_overrides(tiny_lines, tmp_path / "logs"), "data.augment.enabled=true", "data.num_workers=1",
+              # a step budget: the schedule's length, the same in the first leg as in the straight run
+              "trainer.max_epochs=2", "trainer.max_steps=1000", "trainer.check_val_every_n_epoch=2",
+              "trainer.deterministic=true", "test=false"]
+    _resumes_exactly(common, tmp_path, epochs=2)
+
+
 @pytest.mark.parametrize(("first", "then"), [(True, False), (False, True)])
 def test_resume_across_channels_last_says_what_it_does(first, then, tiny_lines, tmp_path, caplog):
     """The memory format is not part of the weights: resuming across it is accepted, and the run

@@ -5,7 +5,9 @@ Contract (what the trainer, the entry points and the training report rely on):
 * :meth:`attach_model` takes what the data needs from the model (its label space, input spec,
   tokenizer). Called by :meth:`setup` with the trainer's module, or by hand before it.
 * :meth:`build_dataset` returns a split's dataset; each dataset has ``lengths`` (one int per
-  sample, the key batches are grouped by: image width for lines, tokens for documents).
+  sample, the key batches are grouped by: image width for lines, tokens for documents). A dataset
+  whose items depend on the epoch (train-time augmentation) says so with a true
+  ``per_epoch_items``: its loader then asks it for ``dataset[(epoch, index)]``.
 * :meth:`collate` turns a list of samples into a batch.
 * :meth:`has_split` says whether a split has data configured (the test phase is skipped, with
   a warning, when ``test`` has none).
@@ -142,7 +144,10 @@ class OcrDataModule(pl.LightningDataModule):
         dataset = self.datasets[split]
         world, rank = self._world()
         sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, bucket_by_length=self.bucket_by_length,
-                                     seed=self.seed, num_replicas=world, rank=rank)
+                                     seed=self.seed, num_replicas=world, rank=rank,
+                                     # the epoch travels with each key: a worker's copy of the
+                                     # dataset never learns it otherwise (persistent workers)
+                                     epoch_keys=getattr(dataset, "per_epoch_items", False))
         return EpochDataLoader(
             dataset,
             batch_sampler=sampler,

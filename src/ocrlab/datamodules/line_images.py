@@ -52,6 +52,11 @@ class LineImageSpec:
     channels: int = 3
     fixed_width: bool = False
 
+    @property
+    def mode(self) -> str:
+        """The PIL mode of the model's input: RGB for 3 channels, L (grayscale) for 1."""
+        return "RGB" if self.channels == 3 else "L"
+
     def target_width(self, width: int, height: int) -> int:
         if self.fixed_width:
             return int(self.max_width)
@@ -83,7 +88,7 @@ def image_to_tensor(image: Image.Image, spec: LineImageSpec) -> torch.Tensor:
     ``(C, H, W)``."""
     if image.width == 0 or image.height == 0:
         raise DatasetError(f"image of size {image.size} is empty")
-    image = image.convert("RGB" if spec.channels == 3 else "L")
+    image = image.convert(spec.mode)
     width = spec.target_width(image.width, image.height)
     image = image.resize((width, spec.height), Image.Resampling.BILINEAR)
     arr = np.asarray(image, dtype=np.uint8)

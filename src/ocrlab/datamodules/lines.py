@@ -8,6 +8,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from ocrlab.datamodules.augment import LineAugmenter
 from ocrlab.datamodules.labels import LineRecord
 from ocrlab.datamodules.line_images import LineImageSpec, image_to_tensor, open_image
 from ocrlab.errors import DatasetError
@@ -64,23 +65,38 @@ def probe_image(rec: LineRecord, full: bool = False) -> tuple[int, int]:
 
 
 class LineDataset(Dataset):
-    """Records -> ``{"image", "label", "target", "path"}`` items; labels encoded with the charset."""
+    """Records -> ``{"image", "label", "target", "path"}`` items; labels encoded with the charset.
+
+    With ``augment`` (the training split's), an item depends on the epoch: the key is
+    ``(epoch, index)`` (what the loader's batch sampler gives when :attr:`per_epoch_items`), and a
+    plain ``index`` is epoch 0's item.
+    """
 
     def __init__(self, records: Sequence[LineRecord], charset: Charset, spec: LineImageSpec,
-                 widths: Sequence[int] | None = None):
+                 widths: Sequence[int] | None = None, augment: LineAugmenter | None = None):
         self.records = list(records)
         self.charset = charset
         self.spec = spec
+        self.augment = augment
         # resized widths: the length key batches are grouped by
         self.lengths = list(widths) if widths is not None else [spec.max_width] * len(self.records)
         self.targets = [charset.encode(r.label, r.source) for r in self.records]
 
+    @property
+    def per_epoch_items(self) -> bool:
+        """Whether items differ per epoch (augmented): the loader then keys them ``(epoch, index)``."""
+        return self.augment is not None
+
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         rec = self.records[index]
         image = open_image(rec.image_path, rec.source)
+        if self.augment is not None:
+            # in the model's mode first: the transforms' fill colours and noise are of that mode
+            image = self.augment(image.convert(self.spec.mode), epoch, index)
         return {
             "image": image_to_tensor(image, self.spec),
             "label": rec.label,

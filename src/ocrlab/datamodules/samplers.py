@@ -23,10 +23,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     sorted by length and cut into batches; batch order is shuffled again. ``bucket_by_length=False`` keeps
     the plain shuffled order. Every rank gets the same number of batches (the list is padded by
     repeating its start, as ``DistributedSampler`` does).
+
+    ``epoch_keys`` yields ``(epoch, index)`` keys instead of indices, for a dataset whose items
+    depend on the epoch (train-time augmentation): the epoch reaches the loader workers with
+    each key, whatever epoch they were started in.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, bucket_by_length: bool = True,
-                 drop_last: bool = False, seed: int = 0, num_replicas: int = 1, rank: int = 0, pool_batches: int = 50):
+                 drop_last: bool = False, seed: int = 0, num_replicas: int = 1, rank: int = 0, pool_batches: int = 50,
+                 epoch_keys: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < num_replicas:
@@ -40,6 +45,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.pool_batches = pool_batches
+        self.epoch_keys = epoch_keys
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -70,8 +76,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches += batches[:short] if short <= len(batches) else (batches * short)[:short]
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from self._all_batches()[self.rank :: self.num_replicas]
+    def __iter__(self) -> Iterator[list[int]] | Iterator[list[tuple[int, int]]]:
+        for batch in self._all_batches()[self.rank :: self.num_replicas]:
+            yield [(self.epoch, i) for i in batch] if self.epoch_keys else batch
 
     def __len__(self) -> int:
         n = len(self.lengths)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, partial
 from pathlib import Path
 
 import torch
 
+from ocrlab.datamodules.augment import AugmentConfig, LineAugmenter
 from ocrlab.datamodules.base import OcrDataModule
 from ocrlab.datamodules.labels import (
     MIN_CORRECTION_SAMPLES,
     LineRecord,
     read_correction_samples,
+    read_image_annotation_dir,
     read_label_file,
 )
 from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec
@@ -28,16 +30,23 @@ SPLITS = ("train", "val", "test")
 
 
 class TextLineDataModule(OcrDataModule):
-    """PaddleOCR label files (and optional correction samples) -> padded line batches.
+    """PaddleOCR label files, image/annotation folders (and optional correction samples) -> padded
+    line batches.
 
-    ``data_dir`` is where relative label-file paths are looked up; image paths inside a label
-    file are relative to ``image_root`` if set, else to the label file's own directory. The
+    ``data_dir`` is where relative label-file and folder paths are looked up; image paths inside a
+    label file are relative to ``image_root`` if set, else to the label file's own directory. A
+    split's ``<split>_dirs`` are folders of ``images/<stem>.png`` + ``annotations/<stem>.txt``
+    (:func:`read_image_annotation_dir`), read after its label files. The
     charset and the input spec (image height, width bounds, channels) come from the model
     (:meth:`attach_model`), so data and weights always agree.
 
     ``synth`` asks for synthetic data: a Thai-line dataset is generated into ``data_dir`` on
     first use (``ocrlab.synth.thai_lines.ensure_thai_lines`` arguments), once, on local rank 0.
     Without it nothing is ever generated, and a ``data_dir`` that does not exist is an error.
+
+    ``augment`` (``data.augment``: null/false off, true or a mapping of
+    :class:`~ocrlab.datamodules.augment.AugmentConfig` settings) augments the training split's
+    images, per (seed, epoch, item); validation and test images never are.
     """
 
     collate = staticmethod(collate_lines)
@@ -48,6 +57,9 @@ class TextLineDataModule(OcrDataModule):
         train_files: Sequence[str] | None = (),
         val_files: Sequence[str] | None = (),
         test_files: Sequence[str] | None = (),
+        train_dirs: Sequence[str] | None = (),
+        val_dirs: Sequence[str] | None = (),
+        test_dirs: Sequence[str] | None = (),
         image_root: str | None = None,
         correction_samples_dir: str | None = None,
         correction_val_ratio: float = 0.2,
@@ -61,6 +73,7 @@ class TextLineDataModule(OcrDataModule):
         verify_images: str = "header",
         seed: int = 0,
         synth: dict | None = None,
+        augment: Mapping | bool | None = None,
     ):
         super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, bucket_by_length, seed)
         if on_unknown_char not in ("error", "skip"):
@@ -69,12 +82,16 @@ class TextLineDataModule(OcrDataModule):
             raise ConfigError(f"data.verify_images must be 'header' or 'full', got {verify_images!r}")
         if not 0.0 < correction_val_ratio < 1.0:
             raise ConfigError(f"data.correction_val_ratio must be in (0, 1), got {correction_val_ratio}")
-        for name, value in (("train_files", train_files), ("val_files", val_files), ("test_files", test_files)):
-            if isinstance(value, str):
-                raise ConfigError(f"data.{name} must be a list of label files, got the string {value!r} "
-                                  f"(write data.{name}=[{value}])")
+        given = {"files": {"train": train_files, "val": val_files, "test": test_files},
+                 "dirs": {"train": train_dirs, "val": val_dirs, "test": test_dirs}}
+        for kind, what in (("files", "label files"), ("dirs", "folders")):
+            for split, value in given[kind].items():
+                if isinstance(value, str):
+                    raise ConfigError(f"data.{split}_{kind} must be a list of {what}, got the string {value!r} "
+                                      f"(write data.{split}_{kind}=[{value}])")
         self.data_dir = Path(data_dir) if data_dir else None
-        self.files = {"train": list(train_files or ()), "val": list(val_files or ()), "test": list(test_files or ())}
+        self.files = {split: list(value or ()) for split, value in given["files"].items()}
+        self.dirs = {split: list(value or ()) for split, value in given["dirs"].items()}
         self.image_root = Path(image_root) if image_root else None
         self.correction_samples_dir = Path(correction_samples_dir) if correction_samples_dir else None
         self.correction_val_ratio = correction_val_ratio
@@ -82,6 +99,7 @@ class TextLineDataModule(OcrDataModule):
         self.on_unknown_char = on_unknown_char
         self.verify_images = verify_images
         self.synth = dict(synth) if synth else None
+        self.augment = AugmentConfig.from_setting(augment)
         self.charset: Charset | None = None
         self.spec: LineImageSpec | None = None
 
@@ -96,27 +114,39 @@ class TextLineDataModule(OcrDataModule):
 
     # -- files -----------------------------------------------------------------------------
     def label_paths(self, split: str) -> list[Path]:
-        paths = [Path(p) for p in self.files[split]]
+        return self._paths(split, "files")
+
+    def annotation_dirs(self, split: str) -> list[Path]:
+        """``split``'s image/annotation folders (relative ones in ``data_dir``)."""
+        return self._paths(split, "dirs")
+
+    def _paths(self, split: str, kind: str) -> list[Path]:
+        given = (self.files if kind == "files" else self.dirs)[split]
+        paths = [Path(p) for p in given]
         if any(not p.is_absolute() for p in paths) and self.data_dir is None:
-            raise ConfigError(f"data.{split}_files has relative paths {self.files[split]} but data.data_dir is not set")
+            raise ConfigError(f"data.{split}_{kind} has relative paths {given} but data.data_dir is not set")
         return [p if p.is_absolute() else self.data_dir / p for p in paths]
 
     def source_files(self, split: str) -> list[Path]:
-        files = self.label_paths(split)
+        files = self.label_paths(split) + self.annotation_dirs(split)
         if self.correction_samples_dir is not None and split in ("train", "val"):
             files.append(self.correction_samples_dir)
         return files
 
     def has_split(self, split: str) -> bool:
-        return bool(self.files[split]) or (self.correction_samples_dir is not None and split in ("train", "val"))
+        return (bool(self.files[split]) or bool(self.dirs[split])
+                or (self.correction_samples_dir is not None and split in ("train", "val")))
 
     def training_texts(self) -> Iterator[str]:
-        """The training split's labels (label files, then the training share of the correction
-        samples): the vocabulary a charset is learned from."""
+        """The training split's labels (label files, image/annotation folders, then the training
+        share of the correction samples): the vocabulary a charset is learned from."""
         if not self.has_split("train"):
             raise DatasetError(self.missing_split_error("train"))
         for path in self.label_paths("train"):
             for rec in read_label_file(path, self.image_root):
+                yield rec.label
+        for directory in self.annotation_dirs("train"):
+            for rec in read_image_annotation_dir(directory):
                 yield rec.label
         if self.correction_samples_dir is not None:
             for rec in self._correction_split["train"]:
@@ -124,7 +154,8 @@ class TextLineDataModule(OcrDataModule):
 
     def missing_split_error(self, split: str) -> str:
         return (f"no {split} lines: give the {split} split's PaddleOCR label files (image_path<TAB>label lines), "
-                f"e.g. data.{split}_files=[/data/rec/{split}.txt]")
+                f"e.g. data.{split}_files=[/data/rec/{split}.txt], or its folders of images/<stem>.png + "
+                f"annotations/<stem>.txt, e.g. data.{split}_dirs=[/data/rec/{split}]")
 
     def prepare_splits(self, splits: Sequence[str]) -> None:
         """Generate the synthetic dataset if it is configured and a label file of ``splits``
@@ -139,11 +170,11 @@ class TextLineDataModule(OcrDataModule):
         ensure_thai_lines(self.data_dir, **self.synth)
 
     def _check_data_dir(self, splits: Sequence[str]) -> None:
-        relative = sorted({p for s in splits for p in self.files[s] if not Path(p).is_absolute()})
+        relative = sorted({p for s in splits for p in (*self.files[s], *self.dirs[s]) if not Path(p).is_absolute()})
         if relative and self.data_dir is not None and not self.data_dir.is_dir():
             what = "is a file" if self.data_dir.exists() else "does not exist"
             raise DatasetError(f"data.data_dir {self.data_dir} {what} (expected the folder that holds the label "
-                               f"files {relative})")
+                               f"files and folders {relative})")
 
     @cached_property
     def _correction_split(self) -> dict[str, list[LineRecord]]:
@@ -155,6 +186,7 @@ class TextLineDataModule(OcrDataModule):
 
     def records(self, split: str) -> list[LineRecord]:
         recs = [r for p in self.label_paths(split) for r in read_label_file(p, self.image_root)]
+        recs += [r for d in self.annotation_dirs(split) for r in read_image_annotation_dir(d)]
         if self.correction_samples_dir is not None and split in ("train", "val"):
             recs += self._correction_split[split]
         return self._check_charset(recs, split)
@@ -196,7 +228,8 @@ class TextLineDataModule(OcrDataModule):
 
     def build_dataset(self, split: str) -> LineDataset:
         if not self.has_split(split):
-            raise ConfigError(f"no {split} data: set data.{split}_files (PaddleOCR label files)")
+            raise ConfigError(f"no {split} data: set data.{split}_files (PaddleOCR label files) or data.{split}_dirs "
+                              "(folders of images/ + annotations/)")
         if self.synth is None:
             self._check_data_dir([split])
         records = self.records(split)
@@ -209,4 +242,6 @@ class TextLineDataModule(OcrDataModule):
             sizes = list(pool.map(probe, records))
         widths = [self.spec.target_width(w, h) for w, h in sizes]
         log.info("%s: %d lines from %s", split, len(records), [str(p) for p in self.source_files(split)])
-        return LineDataset(records, self.charset, self.spec, widths)
+        # only the training split is augmented: validation and test score the images as they are
+        augment = LineAugmenter(self.augment, self.seed) if split == "train" and self.augment is not None else None
+        return LineDataset(records, self.charset, self.spec, widths, augment=augment)

@@ -155,6 +155,14 @@ class Degrader:
                 image = apply(image, stage_rng)
         return image
 
+    def apply(self, name: str, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        """Apply the one stage ``name`` (of :data:`DEGRADATIONS`) to an RGB or L image, whatever its
+        probability, with the config's strength range: for callers that choose and order the
+        stages themselves (the text-line training augmentation)."""
+        if name not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {name!r}; expected one of {list(DEGRADATIONS)}")
+        return getattr(self, "_" + name)(image, rng)
+
     # -- stages: each takes and returns a PIL image of the same mode ----------------------
     def _background(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         h, w = image.height, image.width
@@ -197,7 +205,7 @@ class Degrader:
         angle = rng.uniform(*self.config.rotation_degrees)
         # expand=True so that the ends of a long line are not cut off.
         return image.rotate(
-            angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=_border_colour(image)
+            angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=border_colour(image)
         )
 
     def _perspective(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -214,7 +222,7 @@ class Degrader:
             Image.Transform.PERSPECTIVE,
             coeffs,
             Image.Resampling.BILINEAR,
-            fillcolor=_border_colour(image),
+            fillcolor=border_colour(image),
         )
 
     def _gaussian_blur(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -276,7 +284,7 @@ def _from_float(x: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8), mode=mode)
 
 
-def _border_colour(image: Image.Image) -> int | tuple[int, ...]:
+def border_colour(image: Image.Image) -> int | tuple[int, ...]:
     """Median colour of the outermost pixels: the fill for areas a transform uncovers."""
     x = np.asarray(image)
     border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
