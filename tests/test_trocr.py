@@ -194,8 +194,14 @@ def test_lora_trains_only_adapters_and_the_merged_export_reads_the_same(tiny_lin
     frozen = {n.replace("base_model.model.", "").replace(".base_layer", ""): p for n, p in model.net.named_parameters()
               if "lora_" not in n}
     assert all(torch.equal(p, frozen[n]) for n, p in base.net.named_parameters() if n in frozen)
+    # adapter-only checkpoints (the base is reloaded from model.pretrained): they reload equal
+    ckpt = tmp_path / "lora" / "checkpoints" / "last.ckpt"
+    saved = load_checkpoint(ckpt)["state_dict"]
+    assert set(saved) == set(trainable)
+    reloaded = load_model(ckpt)
+    assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in model.state_dict().items())
     # the merged export: plain transformers, no ocrlab, the adapted model's outputs
-    export = export_model(tmp_path / "lora" / "checkpoints" / "last.ckpt", tmp_path / "export")
+    export = export_model(ckpt, tmp_path / "export")
     hf = VisionEncoderDecoderModel.from_pretrained(export / "model").eval()
     processor = AutoProcessor.from_pretrained(export / "model")
     image = Image.open(next((tiny_lines / "test").glob("*.png")) if (tiny_lines / "test").is_dir()
@@ -225,3 +231,25 @@ def test_the_processor_prepares_lines_as_training_does(tiny_lines, tiny_trocr_te
     ours = image_to_tensor(image, model.input_spec)
     theirs = processor(images=image, return_tensors="pt").pixel_values[0]
     assert ours.shape == theirs.shape and (ours - theirs).abs().max() < 0.02
+
+
+def test_lora_targets_that_match_nothing_list_the_linear_layers(tiny_lines, tiny_trocr_teacher, tmp_path):
+    with pytest.raises(ConfigError, match=r"matches no Linear layer.*encoder\.layers\.N\.attention\.q_proj"):
+        _run(tiny_lines, tmp_path, "bad", "experiment=trocr_lora_cpu", f"model.pretrained={tiny_trocr_teacher}",
+             "model.lora.target_modules=no_such_layer")
+
+
+def test_int8_evaluation_and_a_comparison_with_the_teacher(tiny_lines, tiny_trocr_teacher, tmp_path):
+    from ocrlab.config import compose_config as compose
+    from ocrlab.evaluation import evaluate
+
+    _run(tiny_lines, tmp_path, "student", "experiment=trocr_distill_cpu", f"model.teacher={tiny_trocr_teacher}")
+    student = tmp_path / "student" / "checkpoints" / "last.ckpt"
+    common = [f"data.data_dir={tiny_lines}", "data.test_files=[test.txt]", f"paths.log_dir={tmp_path / 'logs'}"]
+    metrics, _ = evaluate(compose("evaluate", [f"ckpt_path={student}", "quantize=int8", *common], tmp_path / "q"))
+    assert 0.0 <= metrics["test/cer"] and json.loads((tmp_path / "q" / "quantization.json").read_text())["mode"] == "int8"
+    _, out = evaluate(compose("evaluate", [f"ckpt_path={student}", f"compare=[{tiny_trocr_teacher}]", *common],
+                              tmp_path / "cmp"))
+    table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert [r["model_class"] for r in table["rows"]] == ["TrOCR", "TrOCR"]
+    assert table["rows"][1]["parameters"] == sum(p.numel() for p in load_model(tiny_trocr_teacher).parameters())

@@ -255,7 +255,7 @@ def load_model(path: str | Path, device: str = "cpu"):
 
         ckpt = load_checkpoint(path, optimizer=False)
         module = build_model(ckpt[CHECKPOINT_KEY]["model_config"])
-        module.load_state_dict(ckpt["state_dict"])
+        module.load_weights(ckpt["state_dict"])
         module.run_info = dict(ckpt[CHECKPOINT_KEY].get("run") or {})
     return module.eval().to(device)
 

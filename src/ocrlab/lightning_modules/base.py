@@ -314,6 +314,20 @@ class OcrModule(pl.LightningModule):
         """Older checkpoint formats -> the current one (a family overrides this for its own)."""
         return meta
 
+    def checkpoint_state_keys(self) -> set[str]:
+        """The state-dict entries this model's checkpoints hold: all of them. A model whose frozen
+        weights come from a directory its config names (LoRA adapters on a local base) may keep only
+        the others; it then loads non-strictly (``strict_loading``) and this names what must be there."""
+        return set(self.state_dict())
+
+    def load_weights(self, state: dict) -> None:
+        """Load a checkpoint's ``state_dict`` (every entry of :meth:`checkpoint_state_keys` required)."""
+        missing = sorted(self.checkpoint_state_keys() - set(state))
+        if missing:
+            raise CheckpointError(f"the checkpoint lacks {len(missing)} of this {type(self).__name__}'s weights "
+                                  f"(e.g. {missing[:3]})")
+        self.load_state_dict(state, strict=self.strict_loading)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # every rank calls this (Lightning saves on all ranks): each rank's RNG is kept, so a
         # resumed distributed run draws what the uninterrupted one would (dropout on rank 1 too)

@@ -140,7 +140,8 @@ def resume_changes(module, meta: dict) -> list[str]:
 def check_architecture(module, meta: dict, state_dict: dict) -> None:
     """Same parameter names and shapes as the checkpoint, or an error saying which model config
     keys differ (instead of a list of state-dict keys)."""
-    mine = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    keys = module.checkpoint_state_keys()
+    mine = {k: tuple(v.shape) for k, v in module.state_dict().items() if k in keys}
     theirs = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
     if mine == theirs:
         return

@@ -93,6 +93,10 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
             model = self._with_lora(model, trocr_net.plain(lora))
         self.net = model.train()
         self.label_smoothing = float(label_smoothing)
+        # LoRA on a base that stays on disk: checkpoints hold the adapters only (the base is reloaded
+        # from `pretrained`); Lightning then loads them non-strictly (checked: checkpoint_state_keys)
+        self.adapter_only = bool(self.lora and pretrained is not None)
+        self.strict_loading = not self.adapter_only
 
     def _with_lora(self, model, lora: dict):
         from ocrlab.lora import apply_lora, target_regex
@@ -128,10 +132,26 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
         return merge_lora(copy.deepcopy(self.net)) if self.lora else copy.deepcopy(self.net)
 
     def frozen_config(self) -> dict:
-        """The architecture as built (not the directory or checkpoint it came from)."""
+        """The architecture as built (not the directory or checkpoint it came from), except for
+        adapter-only checkpoints: their base is ``pretrained``, which loading reads again."""
         cfg = super().frozen_config()
-        cfg.update(net=trocr_net.architecture(self.base_model), pretrained=None)
+        cfg.update(net=trocr_net.architecture(self.base_model))
+        if not self.adapter_only:
+            cfg["pretrained"] = None
         return cfg
+
+    def checkpoint_state_keys(self) -> set[str]:
+        if not self.adapter_only:
+            return super().checkpoint_state_keys()
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k for k in self.state_dict() if k in trainable}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        state = checkpoint.get("state_dict")
+        if self.adapter_only and isinstance(state, dict) and all(type(v) is torch.Tensor for v in state.values()):
+            keys = self.checkpoint_state_keys()  # sharded (FSDP) states are saved whole
+            checkpoint["state_dict"] = {k: v for k, v in state.items() if k in keys}
 
     @property
     def layer_classes(self) -> frozenset[type[torch.nn.Module]]:
