@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
 STUDENTS = {
     "student alone": ["experiment=trocr_teacher_cpu", "model/trocr_net=cpu_student"],

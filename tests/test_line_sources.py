@@ -91,8 +91,8 @@ def test_two_images_of_one_stem_is_an_error_naming_both(tmp_path):
     (b"  \n\t\n", r"a.txt holds only whitespace; expected the text of the line"),
     ("บรรทัด\nสอง\n".encode(), r"a.txt holds 2 lines of text \('บรรทัด', 'สอง'\); expected one line"),
     (b"one\r\n\r\ntwo", r"a.txt holds 2 lines of text"),
-    ("caf\xe9".encode("latin-1"), r"a.txt is not UTF-8 text: .*expected one line of UTF-8 text"),
-    ("ab".encode("utf-16"), r"a.txt is UTF-16 .*expected UTF-8"),
+    ("caf\xe9".encode("latin-1"), r"a.txt is unreadable: line 1: .*expected UTF-8 text"),
+    ("ab".encode("utf-16"), r"a.txt is unreadable: it is UTF-16 .*expected UTF-8"),
 ], ids=["empty", "whitespace", "two-lines", "crlf-two-lines", "latin1", "utf16"])
 def test_bad_annotation_is_an_error_naming_the_file(tmp_path, content, pattern):
     root = _folder(tmp_path / "d", {"a": "x", "b": "y"})

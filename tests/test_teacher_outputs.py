@@ -106,10 +106,10 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(DatasetError, match=r"blank\.jsonl holds only blank lines"):
         read_teacher_outputs(tmp_path / "blank.jsonl")
     (tmp_path / "utf16.jsonl").write_text('{"image": "a.png", "text": "x"}\n', encoding="utf-16")
-    with pytest.raises(DatasetError, match=r"utf16\.jsonl is UTF-16.*expected UTF-8"):
+    with pytest.raises(DatasetError, match=r"utf16\.jsonl is unreadable: it is UTF-16.*expected UTF-8"):
         read_teacher_outputs(tmp_path / "utf16.jsonl")
     (tmp_path / "latin1.jsonl").write_bytes(b'{"image": "a.png", "text": "x"}\n{"image": "b.png", "text": "\xe9"}\n')
-    with pytest.raises(DatasetError, match=r"latin1\.jsonl:2: not UTF-8"):
+    with pytest.raises(DatasetError, match=r"latin1\.jsonl is unreadable: line 2: .*expected UTF-8"):
         read_teacher_outputs(tmp_path / "latin1.jsonl")
     # a BOM (a Windows editor's UTF-8) is not part of the first line
     (tmp_path / "bom.jsonl").write_text('{"image": "a.png", "text": "x"}\n', encoding="utf-8-sig")

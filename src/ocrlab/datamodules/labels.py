@@ -43,21 +43,7 @@ def read_label_file(path: Path, image_root: Path | None = None) -> list[LineReco
     expected = "expected a PaddleOCR file of 'path<TAB>label' lines"
     if path.is_dir():
         raise DatasetError(f"label file {path} is a directory ({expected}; give the label file inside it)")
-    if not path.is_file():
-        what = "does not exist" if not path.exists() else "is not a regular file"
-        raise DatasetError(f"label file {path} {what} ({expected})")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"label file {path} is unreadable: {e} ({expected})") from e
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DatasetError(f"label file {path} is unreadable: it is UTF-16 (starts with a UTF-16 byte-order mark);"
-                           " expected UTF-8 text (save it as UTF-8)")
-    try:
-        text = data.decode("utf-8-sig")  # a BOM is not part of the first image path
-    except UnicodeDecodeError as e:
-        lineno = data[: e.start].count(b"\n") + 1
-        raise DatasetError(f"label file {path} is unreadable: line {lineno}: {e} (expected UTF-8 text)") from e
+    text, data = read_utf8(path, "label file", expected)
     if not text.strip():
         what = "is empty (0 bytes)" if not data else "holds only blank lines"
         raise DatasetError(f"label file {path} {what} ({expected})")
@@ -233,17 +219,7 @@ def _files_by_stem(directory: Path, name: str, suffixes: tuple[str, ...],
 
 def _read_annotation(path: Path) -> str:
     """One annotation file's text, normalized: one line of UTF-8 text (blank lines around it ignored)."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"annotation {path} is unreadable: {e} (expected one line of UTF-8 text)") from e
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DatasetError(f"annotation {path} is UTF-16 (starts with a UTF-16 byte-order mark); expected UTF-8 "
-                           "text (save it as UTF-8)")
-    try:
-        text = data.decode("utf-8-sig")  # a BOM is not part of the text
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"annotation {path} is not UTF-8 text: {e} (expected one line of UTF-8 text)") from e
+    text, data = read_utf8(path, "annotation", "one line of UTF-8 text")
     if "\x00" in text:
         raise DatasetError(f"annotation {path}: NUL byte in {text[:80]!r}; expected UTF-8 text "
                            "(is it a binary or UTF-16 file?)")
@@ -261,3 +237,24 @@ def _read_annotation(path: Path) -> str:
 
 def _first_few(names: list[str], n: int = 5) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def read_utf8(path: Path, what: str, expected: str) -> tuple[str, bytes]:
+    """``(text, bytes)`` of the UTF-8 file ``path`` (a BOM dropped), or a :class:`DatasetError`
+    naming ``what`` the file is, the path and ``expected``: missing, not a regular file,
+    unreadable, UTF-16, not UTF-8 (with the line)."""
+    if not path.is_file():
+        state = "does not exist" if not path.exists() else "is not a regular file"
+        raise DatasetError(f"{what} {path} {state} ({expected})")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"{what} {path} is unreadable: {e} ({expected})") from e
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DatasetError(f"{what} {path} is unreadable: it is UTF-16 (starts with a UTF-16 byte-order mark); "
+                           f"expected UTF-8 ({expected}; save it as UTF-8)")
+    try:
+        return data.decode("utf-8-sig"), data  # a BOM is not part of the text
+    except UnicodeDecodeError as e:
+        lineno = data[: e.start].count(b"\n") + 1
+        raise DatasetError(f"{what} {path} is unreadable: line {lineno}: {e} (expected UTF-8 text)") from e

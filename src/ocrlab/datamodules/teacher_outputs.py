@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocrlab.datamodules.labels import read_utf8
 from ocrlab.errors import DatasetError
 from ocrlab.text.normalize import normalize_text
 from ocrlab.utils.io import atomic_write_text
@@ -80,21 +81,7 @@ def read_teacher_outputs(path: str | os.PathLike[str], image_root: str | os.Path
     path = Path(path)
     if path.is_dir():
         raise DatasetError(f"teacher-outputs file {path} is a directory ({EXPECTED}; give the .jsonl file inside it)")
-    if not path.is_file():
-        what = "does not exist" if not path.exists() else "is not a regular file"
-        raise DatasetError(f"teacher-outputs file {path} {what} ({EXPECTED})")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"teacher-outputs file {path} is unreadable: {e}") from e
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DatasetError(f"teacher-outputs file {path} is UTF-16 (starts with a UTF-16 byte-order mark); "
-                           "expected UTF-8 JSONL (save it as UTF-8)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        lineno = data[: e.start].count(b"\n") + 1
-        raise DatasetError(f"{path}:{lineno}: not UTF-8 ({e}); expected UTF-8 JSONL") from e
+    text, data = read_utf8(path, "teacher-outputs file", EXPECTED)
     root = Path(image_root) if image_root is not None else path.parent
     outputs: list[TeacherOutput] = []
     for lineno, raw in enumerate(re.split(r"\r\n|\r|\n", text), 1):
