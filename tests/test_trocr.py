@@ -168,6 +168,12 @@ def test_vocabulary_mismatch_is_refused_naming_both_sizes(tiny_lines, tiny_trocr
              "model.student.tokenizer=own", "model.tokenizer.vocab_size=300", "model.distill.mode=logits")
 
 
+def test_teacher_and_student_inputs_must_agree_for_token_level_modes(tiny_lines, tiny_trocr_teacher, tmp_path):
+    with pytest.raises(ConfigError, match=r"teacher's input is 32x128 px and the student's 32x384"):
+        _run(tiny_lines, tmp_path, "size", "experiment=trocr_distill_cpu", f"model.teacher={tiny_trocr_teacher}",
+             "model/trocr_net=cpu_student")
+
+
 @pytest.mark.parametrize("teacher", ["missing", "other_family"])
 def test_a_bad_teacher_is_a_clear_error(teacher, tiny_lines, tmp_path):
     if teacher == "missing":

@@ -130,6 +130,11 @@ class TrOCRDistillation(TrOCR):
             self.copied_layers = trocr_net.copy_from_teacher(self.net, frozen.base_model)
         if self.distill["mode"] in ("logits", "on_policy"):
             _check_same_vocabulary(self.tokenizer, frozen.tokenizer, self.distill["mode"])
+            if frozen.input_spec != self.input_spec:  # both read the same batch of images
+                raise ConfigError(f"model.distill.mode={self.distill['mode']}: teacher and student read the same images, "
+                                  f"but the teacher's input is {frozen.input_spec.height}x{frozen.input_spec.max_width} "
+                                  f"px and the student's {self.input_spec.height}x{self.input_spec.max_width} (set "
+                                  "model.net.encoder.image_size to the teacher's, or use model.distill.mode=sequence)")
         self.teacher_path, self.teacher_outputs = teacher, teacher_outputs
         self._teacher = _Frozen(frozen) if frozen is not None else None
         self.teacher_texts: dict[str, str] = {}  # image path -> the teacher's text (sequence mode)
