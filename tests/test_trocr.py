@@ -254,8 +254,9 @@ def test_int8_evaluation_and_a_comparison_with_the_teacher(tiny_lines, tiny_troc
     common = [f"data.data_dir={tiny_lines}", "data.test_files=[test.txt]", f"paths.log_dir={tmp_path / 'logs'}"]
     metrics, _ = evaluate(compose("evaluate", [f"ckpt_path={student}", "quantize=int8", *common], tmp_path / "q"))
     assert 0.0 <= metrics["test/cer"] and json.loads((tmp_path / "q" / "quantization.json").read_text())["mode"] == "int8"
-    evaluate(compose("evaluate", [f"ckpt_path={student}", f"compare=[{tiny_trocr_teacher}]", *common],
-                              tmp_path / "cmp"))
+    evaluate(compose("evaluate", [f"ckpt_path={student}", f"compare=[{tiny_trocr_teacher}]", "baseline=tesseract",
+                                  *common], tmp_path / "cmp"))
     table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
-    assert [r["model_class"] for r in table["rows"]] == ["TrOCR", "TrOCR"]
+    assert [r["model_class"] for r in table["rows"]][:2] == ["TrOCR", "TrOCR"] and len(table["rows"]) == 3
+    assert table["rows"][1]["delta_cer"] == pytest.approx(table["rows"][1]["cer"] - table["rows"][0]["cer"])
     assert table["rows"][1]["parameters"] == sum(p.numel() for p in load_model(tiny_trocr_teacher).parameters())
