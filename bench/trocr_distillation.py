@@ -48,7 +48,7 @@ STUDENTS = {
 def main() -> None:
     parser = common.arg_parser(__doc__.split("\n")[0])
     common.add_held_out_font_options(parser)
-    parser.add_argument("--teacher-steps", type=int, default=3000)
+    parser.add_argument("--teacher-steps", type=int, default=2400)
     parser.add_argument("--student-steps", type=int, default=1500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--only", nargs="*", default=None, help="student rows to run (default: all)")
