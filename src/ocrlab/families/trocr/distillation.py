@@ -36,9 +36,8 @@ import torch.nn.functional as F
 import ocrlab.families.trocr.net as trocr_net
 from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.families.trocr.kd_losses import generalized_jsd, token_kd_loss
-from ocrlab.families.trocr.module import TrOCR
+from ocrlab.families.trocr.module import TrOCR, is_hf_directory
 from ocrlab.families.trocr.tokenizer import TrOCRTokenizer
-from ocrlab.model_files import EXPORT_META
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,7 @@ def _teacher_kind(path: Path) -> str:
     if not path.exists():
         raise ConfigError(f"model.teacher: {path} does not exist (a TrOCR checkpoint, an ocrlab export dir or a local "
                           "Hugging Face TrOCR model directory)")
-    if path.is_dir() and (path / "config.json").is_file() and not (path / EXPORT_META).is_file():
-        return "hf"
-    return "ocrlab"
+    return "hf" if is_hf_directory(path) else "ocrlab"
 
 
 def load_teacher(path: str | Path) -> TrOCR:

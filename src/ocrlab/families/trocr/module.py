@@ -42,6 +42,11 @@ LORA_PART_LINEARS = {"encoder": ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", 
 MODEL_DIR = "model"
 
 
+def is_hf_directory(path: Path) -> bool:
+    """A plain Hugging Face model directory (``config.json``), not an ocrlab export."""
+    return path.is_dir() and (path / "config.json").is_file() and not (path / EXPORT_META).is_file()
+
+
 def load_base(path: str | Path) -> tuple[Any, TrOCRTokenizer]:
     """(network, tokenizer) of a local Hugging Face TrOCR directory, or of an ocrlab TrOCR
     checkpoint or export (its adapters merged). Anything else is an error naming the path."""
@@ -49,7 +54,7 @@ def load_base(path: str | Path) -> tuple[Any, TrOCRTokenizer]:
     if not path.exists():
         raise ConfigError(f"model.pretrained: {path} does not exist (a local TrOCR model directory, or an ocrlab "
                           "TrOCR checkpoint or export, is required: no model hub is contacted)")
-    if path.is_dir() and (path / "config.json").is_file() and not (path / EXPORT_META).is_file():
+    if is_hf_directory(path):
         return trocr_net.load_pretrained(path), TrOCRTokenizer(pretrained=str(path))
     from ocrlab.loading import load_model
 
