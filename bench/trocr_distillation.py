@@ -19,7 +19,7 @@ accuracy by ``ocrlab.metrics.score_texts``. Retention: the student's held-out li
 the teacher's; speed-up: its lines/s over the teacher's, measured one after the other in this
 process on the same lines.
 
-    python bench/trocr_distillation.py                 # teacher ~30 min + 6 students x 2 seeds
+    python bench/trocr_distillation.py                 # teacher ~27 min + 6 students x 2 seeds (~12 min each)
     python bench/trocr_distillation.py --quick         # smoke run (a few steps)
 """
 
@@ -48,8 +48,8 @@ STUDENTS = {
 def main() -> None:
     parser = common.arg_parser(__doc__.split("\n")[0])
     common.add_held_out_font_options(parser)
-    parser.add_argument("--teacher-steps", type=int, default=2400)
-    parser.add_argument("--student-steps", type=int, default=1500)
+    parser.add_argument("--teacher-steps", type=int, default=4500)
+    parser.add_argument("--student-steps", type=int, default=4000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--only", nargs="*", default=None, help="student rows to run (default: all)")
     parser.add_argument("--teacher", type=Path, default=None, help="a trained teacher checkpoint (skip training it)")

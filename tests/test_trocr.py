@@ -165,7 +165,8 @@ def test_student_from_teacher_copies_the_layers_it_says(tiny_lines, tiny_trocr_t
 def test_vocabulary_mismatch_is_refused_naming_both_sizes(tiny_lines, tiny_trocr_teacher, tmp_path):
     with pytest.raises(ConfigError, match=r"teacher's tokenizer has \d+ entries and the student's \d+.*sequence"):
         _run(tiny_lines, tmp_path, "mm", "experiment=trocr_distill_cpu", f"model.teacher={tiny_trocr_teacher}",
-             "model.student.tokenizer=own", "model.tokenizer.vocab_size=300", "model.distill.mode=logits")
+             "model.student.tokenizer=own", "model.tokenizer.unit=bpe", "model.tokenizer.charset=null",
+             "model.tokenizer.vocab_size=300", "model.distill.mode=logits")
 
 
 def test_teacher_and_student_inputs_must_agree_for_token_level_modes(tiny_lines, tiny_trocr_teacher, tmp_path):
@@ -260,3 +261,80 @@ def test_int8_evaluation_and_a_comparison_with_the_teacher(tiny_lines, tiny_troc
     assert [r["model_class"] for r in table["rows"]][:2] == ["TrOCR", "TrOCR"] and len(table["rows"]) == 3
     assert table["rows"][1]["delta_cer"] == pytest.approx(table["rows"][1]["cer"] - table["rows"][0]["cer"])
     assert table["rows"][1]["parameters"] == sum(p.numel() for p in load_model(tiny_trocr_teacher).parameters())
+
+
+# -- the character tokenizer and the encoder's CTC term -----------------------------------------
+def test_the_character_tokenizer_reads_a_line_one_character_at_a_time():
+    from ocrlab.families.trocr.tokenizer import TokenizerOfTrainingTexts
+
+    class Lines:
+        def training_texts(self):
+            return ["ราคา 1,250.00 บาท", "Invoice No. INV-001", "ค่ะ"]
+
+    tok = TokenizerOfTrainingTexts(unit="char").fit(Lines())
+    line = "ค่า 100 บาท"
+    ids = tok.encode(line)
+    assert len(ids) == len(line) + 1 and ids[-1] == tok.ids["eos"]  # one token per character, then </s>
+    assert tok.decode(ids) == line
+    assert tok.unknown_chars("ค่า Q") == ["Q"]  # never seen in training: refused by the data checks
+    with pytest.raises(ConfigError, match="unit='word'"):
+        TokenizerOfTrainingTexts(unit="word")
+
+
+@pytest.mark.parametrize(("encoder", "special"), [("vit", 1), ("deit", 2)])
+def test_patch_columns_average_the_rows_of_each_column(encoder, special):
+    from ocrlab.families.trocr.net import build_network, patch_columns
+    from ocrlab.families.trocr.tokenizer import TokenizerOfTrainingTexts
+
+    class Lines:
+        def training_texts(self):
+            return ["abc"]
+
+    tok = TokenizerOfTrainingTexts(unit="char").fit(Lines())
+    net = build_network({"type": encoder, "image_size": [8, 12], "patch_size": [4, 4], "hidden_size": 8,
+                         "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16},
+                        {"d_model": 8, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 16}, tok)
+    rows, cols = 2, 3
+    patches = torch.arange(rows * cols, dtype=torch.float).repeat_interleave(8).view(1, rows * cols, 8)
+    states = torch.cat([torch.full((1, special, 8), -99.0), patches], 1)
+    columns = patch_columns(net, states)
+    assert columns.shape == (1, cols, 8)
+    assert columns[0, :, 0].tolist() == [(c + (cols + c)) / 2 for c in range(cols)]  # row 0 and row 1, left to right
+
+
+def test_ctc_weight_mixes_the_encoders_ctc_loss_and_stays_out_of_the_export(tiny_lines, tmp_path):
+    import torch.nn.functional as F
+
+    from ocrlab.families.trocr.net import patch_columns
+
+    _, objects = _run(tiny_lines, tmp_path, "ctc", "experiment=trocr_teacher_cpu", "model.ctc_weight=0.4")
+    model, dm = objects["model"].train(), objects["datamodule"]
+    batch = next(iter(dm.train_dataloader()))
+    logits, targets, states = model.forward_batch(batch)
+    # the CTC term by hand: the head on the columns, each label's characters as targets (no </s>)
+    log_probs = model.ctc_head(patch_columns(model.net, states)).log_softmax(-1).transpose(0, 1)
+    labels = [torch.tensor(model.tokenizer.encode(t)[:-1]) for t in batch["labels"]]
+    ctc = F.ctc_loss(log_probs, torch.cat(labels), torch.full((len(labels),), log_probs.shape[0]),
+                     torch.tensor([len(t) for t in labels]), blank=model.tokenizer.ids["pad"], zero_infinity=True)
+    ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+    assert torch.allclose(model.loss((logits, targets, states), batch), 0.6 * ce + 0.4 * ctc, atol=1e-5)
+    # it trains: a few steps on this batch lower the CTC term
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(15):
+        terms = {}
+        _, t, s = model.forward_batch(batch)
+        loss = model.with_ctc(torch.zeros(()), s, t, terms)
+        first = first if first is not None else float(terms["ctc_loss"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(terms["ctc_loss"]) < first
+    # training only: the checkpoint keeps the head, the Hugging Face export does not
+    ckpt = tmp_path / "ctc" / "checkpoints" / "last.ckpt"
+    assert any(k.startswith("ctc_head.") for k in load_checkpoint(ckpt)["state_dict"])
+    assert load_model(ckpt).ctc_weight == 0.4
+    export = export_model(ckpt, tmp_path / "export")
+    from safetensors.torch import load_file
+
+    assert not any("ctc" in k for k in load_file(export / "model" / "model.safetensors"))

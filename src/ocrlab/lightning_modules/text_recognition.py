@@ -50,6 +50,10 @@ class TextRecognitionModule(OcrModule):
     def loss(self, outputs: Any, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 
+    def loss_terms(self, outputs: Any, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss and, where it sums several terms, each of them by name (logged beside it)."""
+        return self.loss(outputs, batch), {}
+
     def decode(self, outputs: Any, batch: dict) -> list[str]:
         raise NotImplementedError
 
@@ -63,18 +67,22 @@ class TextRecognitionModule(OcrModule):
 
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self.forward_batch(batch), batch)
+        loss, terms = self.loss_terms(self.forward_batch(batch), batch)
         bs = len(batch["labels"])
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=bs)
         self.log_learning_rate(bs)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         outputs = self.forward_batch(batch)
-        loss = self.loss(outputs, batch)
+        loss, terms = self.loss_terms(outputs, batch)
         preds = self.decode(outputs, batch)
         self.val_metrics.update(preds, batch["labels"])
         self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(preds), sync_dist=True)
+        for name, value in terms.items():
+            self.log(f"val/{name}", value, on_step=False, on_epoch=True, batch_size=len(preds), sync_dist=True)
         if batch_idx == 0:
             self.val_samples = list(zip(batch["labels"], preds, strict=True))[: self.num_val_samples_logged]
 

@@ -105,7 +105,7 @@ class TrOCRDistillation(TrOCR):
                  scheduler: Callable[..., Any] | None = None, net: dict | None = None, teacher: str | None = None,
                  teacher_outputs: str | None = None, student: dict | None = None, distill: dict | None = None,
                  pretrained: str | None = None, lora: dict | None = None, generation: dict | None = None,
-                 label_smoothing: float = 0.0, num_val_samples_logged: int = 8):
+                 label_smoothing: float = 0.0, ctc_weight: float = 0.0, num_val_samples_logged: int = 8):
         student = _checked("model.student", trocr_net.plain(student), DEFAULT_STUDENT)
         distill = _checked("model.distill", trocr_net.plain(distill), DEFAULT_DISTILL)
         _check_distill(distill, student, teacher, teacher_outputs)
@@ -121,10 +121,13 @@ class TrOCRDistillation(TrOCR):
                                   f"tokenizer must be the teacher's (model.student.tokenizer=teacher); it has "
                                   f"{len(tokenizer)} entries, the teacher's {len(frozen.tokenizer)}")
         super().__init__(optimizer, tokenizer, scheduler, net=net, pretrained=pretrained, lora=lora, generation=generation,
-                         label_smoothing=label_smoothing, num_val_samples_logged=num_val_samples_logged)
+                         label_smoothing=label_smoothing, ctc_weight=ctc_weight,
+                         num_val_samples_logged=num_val_samples_logged)
         self.student_options, self.distill = student, distill
         if student["init"] == "from_teacher":
             self.copied_layers = trocr_net.copy_from_teacher(self.net, frozen.base_model)
+            if self.ctc_head is not None and frozen.ctc_head is not None:  # same width, same vocabulary
+                self.ctc_head.load_state_dict(frozen.ctc_head.state_dict())
         if self.distill["mode"] in ("logits", "on_policy"):
             _check_same_vocabulary(self.tokenizer, frozen.tokenizer, self.distill["mode"])
             if frozen.input_spec != self.input_spec:  # both read the same batch of images
@@ -186,16 +189,18 @@ class TrOCRDistillation(TrOCR):
         terms: dict[str, torch.Tensor] = {}
         if mode == "sequence":
             targets = self.sequence_targets(batch)
-            logits = self.teacher_forced_logits(self.net, images, targets)
-            loss = terms["ce_loss"] = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
-                                                      label_smoothing=self.label_smoothing)
+            out = self.teacher_forced(self.net, images, targets)
+            loss = terms["ce_loss"] = F.cross_entropy(out.logits.float().flatten(0, 1), targets.flatten(),
+                                                      ignore_index=-100, label_smoothing=self.label_smoothing)
+            loss = self.with_ctc(loss, out.encoder_last_hidden_state, self.decoder_targets(batch), terms)
         elif mode == "logits":
-            logits, targets = self.forward_batch(batch)
+            logits, targets, states = self.forward_batch(batch)
             with torch.no_grad():
                 teacher = self.teacher()
                 t_logits = teacher.teacher_forced_logits(teacher.net, images, targets)
             loss, terms["kd_loss"], terms["ce_loss"] = token_kd_loss(logits, t_logits, targets,
                                                                      self.distill["temperature"], self.distill["alpha"])
+            loss = self.with_ctc(loss, states, targets, terms)
         else:
             loss, terms = self._on_policy_loss(batch)
         bs = len(batch["labels"])
@@ -208,7 +213,7 @@ class TrOCRDistillation(TrOCR):
     def _on_policy_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d = self.distill
         images = batch["images"]
-        logits, truth = self.forward_batch(batch)
+        logits, truth, states = self.forward_batch(batch)
         ce = F.cross_entropy(logits.flatten(0, 1), truth.flatten(), ignore_index=-100)
         on_policy = _unit(f"on_policy:{self.global_step}", 0) < d["on_policy_share"]
         if on_policy:
@@ -220,8 +225,9 @@ class TrOCRDistillation(TrOCR):
             teacher = self.teacher()
             t_logits = teacher.teacher_forced_logits(teacher.net, images, targets)
         jsd = generalized_jsd(logits, t_logits, targets != -100, d["beta"])
-        loss = d["alpha"] * jsd + (1.0 - d["alpha"]) * ce
-        return loss, {"jsd_loss": jsd, "ce_loss": ce, "on_policy_batch": torch.tensor(float(on_policy))}
+        terms = {"jsd_loss": jsd, "ce_loss": ce, "on_policy_batch": torch.tensor(float(on_policy))}
+        loss = self.with_ctc(d["alpha"] * jsd + (1.0 - d["alpha"]) * ce, states, truth, terms)
+        return loss, terms
 
     @torch.no_grad()
     def _student_samples(self, images: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,12 @@ and its input spec: every line is stretched to the encoder's image size (``model
 the same text. Built from config (``net``), or from ``pretrained``: a local Hugging Face directory
 (weights and tokenizer from there, never a hub), an ocrlab TrOCR checkpoint or export. ``lora`` wraps
 the network in peft adapters scoped to the encoder and/or the decoder.
+
+``ctc_weight`` > 0 adds a CTC head on the encoder's columns of patches, trained beside the decoder
+((1 - w)·CE + w·CTC: hybrid CTC/attention, Watanabe et al. 2017). Trained from scratch, a decoder
+first learns the text's language alone and its cross-attention finds the glyphs late; the CTC term
+makes the encoder read from the first steps. Training only: generation, exports and the Hugging Face
+directory use the encoder-decoder alone.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], tokenizer: TrOCRTokenizer | None = None,
                  scheduler: Callable[..., Any] | None = None, net: dict | None = None, pretrained: str | None = None,
                  lora: dict | None = None, generation: dict | None = None, label_smoothing: float = 0.0,
-                 num_val_samples_logged: int = 8):
+                 ctc_weight: float = 0.0, num_val_samples_logged: int = 8):
         super().__init__(optimizer, scheduler, None, num_val_samples_logged, generation=generation)
         self.pretrained = pretrained
         if pretrained is not None:
@@ -98,6 +104,11 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
             model = self._with_lora(model, trocr_net.plain(lora))
         self.net = model.train()
         self.label_smoothing = float(label_smoothing)
+        self.ctc_weight = float(ctc_weight)
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ConfigError(f"model.ctc_weight={ctc_weight}: expected 0 <= w < 1 (the CTC share of the loss)")
+        # blank = <pad>, which is never a target
+        self.ctc_head = torch.nn.Linear(trocr_net.encoder_width(model), len(tokenizer)) if self.ctc_weight else None
         # LoRA on a base that stays on disk: checkpoints hold the adapters only (the base is reloaded
         # from `pretrained`); Lightning then loads them non-strictly (checked: checkpoint_state_keys)
         self.adapter_only = bool(self.lora and pretrained is not None)
@@ -179,20 +190,49 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
                                f"than the decoder's {limit} positions (raise model.net.decoder.max_position_embeddings)")
         return pad_targets(batch["targets"], lengths)
 
-    def teacher_forced_logits(self, net, pixel_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``net``'s logits for ``targets`` (fed shifted right after ``<s>``), in float32."""
+    def teacher_forced(self, net, pixel_values: torch.Tensor, targets: torch.Tensor):
+        """``net``'s outputs (logits, encoder states) for ``targets`` fed shifted right after ``<s>``."""
         ids = self.tokenizer.ids
         decoder_inputs = shift_right(targets, ids["bos"], ids["pad"])
-        return net(pixel_values=pixel_values, decoder_input_ids=decoder_inputs, use_cache=False).logits.float()
+        return net(pixel_values=pixel_values, decoder_input_ids=decoder_inputs, use_cache=False)
 
-    def forward_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def teacher_forced_logits(self, net, pixel_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``net``'s logits for ``targets``, in float32."""
+        return self.teacher_forced(net, pixel_values, targets).logits.float()
+
+    def forward_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, targets, the encoder's states)."""
         targets = self.decoder_targets(batch)
-        return self.teacher_forced_logits(self.net, batch["images"], targets), targets
+        out = self.teacher_forced(self.net, batch["images"], targets)
+        return out.logits.float(), targets, out.encoder_last_hidden_state
 
-    def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
-        logits, targets = outputs
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
-                               label_smoothing=self.label_smoothing)
+    def loss(self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
+        return self.loss_terms(outputs, batch)[0]
+
+    def loss_terms(self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                   batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, targets, states = outputs
+        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
+                             label_smoothing=self.label_smoothing)
+        terms = {"ce_loss": ce} if self.ctc_head is not None else {}
+        return self.with_ctc(ce, states, targets, terms), terms
+
+    def with_ctc(self, loss: torch.Tensor, encoder_states: torch.Tensor, targets: torch.Tensor,
+                 terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``loss`` mixed with the encoder's CTC loss on ``targets`` (decoder targets, ``</s>``
+        last, -100 after) when ``ctc_weight`` > 0 (the CTC term added to ``terms``)."""
+        if self.ctc_head is None:
+            return loss
+        ctc = terms["ctc_loss"] = self.ctc_loss(encoder_states, targets)
+        return (1.0 - self.ctc_weight) * loss + self.ctc_weight * ctc
+
+    def ctc_loss(self, encoder_states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        frames = trocr_net.patch_columns(self.base_model, encoder_states)
+        log_probs = self.ctc_head(frames).float().log_softmax(-1).transpose(0, 1)  # (frames, batch, vocab)
+        lengths = (targets != -100).sum(1) - 1  # without </s>
+        frame_counts = torch.full_like(lengths, log_probs.shape[0])
+        return F.ctc_loss(log_probs, targets.clamp(min=0), frame_counts, lengths, blank=self.tokenizer.ids["pad"],
+                          zero_infinity=True)
 
     def decode(self, outputs: Any, batch: dict) -> list[str]:
         return self.generate_texts(batch)  # validation reads by generation, as inference does

@@ -107,6 +107,22 @@ def image_size(model) -> tuple[int, int]:
     return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
 
 
+def encoder_width(model) -> int:
+    return int(model.config.encoder.hidden_size)
+
+
+def patch_columns(model, states):
+    """The encoder's patch states ``(batch, tokens, width)`` as columns ``(batch, columns, width)``,
+    left to right: the class (and DeiT's distillation) tokens dropped, each column's rows averaged
+    (a line image of one patch row gives its patches as they are)."""
+    height, width = image_size(model)
+    patch = model.config.encoder.patch_size
+    ph, pw = (int(patch[0]), int(patch[1])) if isinstance(patch, (list, tuple)) else (int(patch), int(patch))
+    rows, cols = height // ph, width // pw
+    patches = states[:, states.shape[1] - rows * cols:]
+    return patches.unflatten(1, (rows, cols)).mean(1)
+
+
 def encoder_layers(model):
     """The ViT/DeiT blocks (transformers 5: ``encoder.layers``; earlier ``encoder.encoder.layer``)."""
     enc = model.encoder

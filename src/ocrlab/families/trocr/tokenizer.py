@@ -6,8 +6,8 @@ Three ways to get one, all offline (as the other families' tokenizers):
 * ``pretrained``: a local model directory with its tokenizer files (a TrOCR checkpoint's
   RoBERTa or XLM-R tokenizer; never a hub name);
 * learned from the training lines: the config names a :class:`TokenizerOfTrainingTexts`, which
-  :func:`ocrlab.label_spaces.fit_label_spaces` fits (a byte-level BPE, the shared
-  :func:`ocrlab.text.bpe.train_byte_level_bpe`) once the data is prepared.
+  :func:`ocrlab.label_spaces.fit_label_spaces` fits once the data is prepared (one token per
+  character, or a byte-level BPE: the shared :func:`ocrlab.text.bpe.train_byte_level_bpe`).
 
 It is also what the text-line data module checks and encodes labels with
 (:class:`~ocrlab.datamodules.line_images.LineLabels`): ``encode`` gives the decoder's target ids
@@ -17,6 +17,7 @@ It is also what the text-line data module checks and encodes labels with
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,20 +31,66 @@ SPECIAL_TOKENS = (BOS, PAD, EOS, UNK)
 
 
 class TokenizerOfTrainingTexts:
-    """A tokenizer to be learned from the training split's texts (a ``LearnedLabelSpace``)."""
+    """A tokenizer to be learned from the training split's texts (a ``LearnedLabelSpace``).
 
-    def __init__(self, vocab_size: int = 1000, min_frequency: int = 2):
-        self.vocab_size, self.min_frequency = int(vocab_size), int(min_frequency)
+    ``unit="char"``: one token per character of ``charset`` (a :class:`~ocrlab.text.Charset`, e.g.
+    Thai + printable ASCII: the characters validation and test lines may hold that training lines
+    happen to lack), then per other character seen at least ``min_frequency`` times in the training
+    lines (default 1; any other character is unknown: the data module refuses or skips such lines,
+    as ``data.on_unknown_char`` says); a decoder trained from scratch reads a line glyph by glyph, as a CTC head does, so
+    every target is a thing it can see. ``unit="bpe"``: a byte-level BPE of ``vocab_size`` entries
+    (any script, no ``<unk>``; a Thai character is three bytes, so short merges split glyphs; merges
+    seen fewer than ``min_frequency`` times, default 2, are not learned).
+    """
+
+    UNITS = ("char", "bpe")
+
+    def __init__(self, unit: str = "char", vocab_size: int = 1000, min_frequency: int | None = None,
+                 charset: Any = None):
+        if unit not in self.UNITS:
+            raise ConfigError(f"model.tokenizer.unit={unit!r}: expected one of {self.UNITS}")
+        if charset is not None and unit != "char":
+            raise ConfigError("model.tokenizer.charset is for unit=char (a byte-level BPE reads any character)")
+        self.unit, self.vocab_size, self.charset = unit, int(vocab_size), charset
+        self.min_frequency = int(min_frequency) if min_frequency is not None else (1 if unit == "char" else 2)
 
     def fit(self, datamodule: Any) -> TrOCRTokenizer:
         from tokenizers import decoders
 
+        texts = datamodule.training_texts()
+        if self.unit == "char":
+            tok = _character_tokenizer(texts, self.min_frequency, self.charset.symbols if self.charset else ())
+            return TrOCRTokenizer(tokenizer_json=tok.to_str(), name=f"char{tok.get_vocab_size()}")
+
         from ocrlab.text.bpe import train_byte_level_bpe
 
-        tok = train_byte_level_bpe(datamodule.training_texts(), self.vocab_size, self.min_frequency, SPECIAL_TOKENS,
-                                   UNK, add_prefix_space=False, what="model.tokenizer")
+        tok = train_byte_level_bpe(texts, self.vocab_size, self.min_frequency, SPECIAL_TOKENS, UNK,
+                                   add_prefix_space=False, what="model.tokenizer")
         tok.decoder = decoders.ByteLevel()  # ids -> the exact text (bytes back to characters)
         return TrOCRTokenizer(tokenizer_json=tok.to_str(), name=f"bpe{tok.get_vocab_size()}")
+
+
+def _character_tokenizer(texts, min_frequency: int, base: Sequence[str] = ()):
+    """A ``tokenizers.Tokenizer`` with one entry per character of ``base`` then of ``texts`` (most
+    frequent first), after the special tokens; it splits every character apart and joins them back
+    on decode."""
+    from collections import Counter
+
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    counts = Counter(ch for text in texts for ch in text)
+    if not counts:
+        raise ConfigError("model.tokenizer: no texts to learn the characters from (is the training split empty?)")
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for ch in base:
+        vocab.setdefault(ch, len(vocab))
+    for ch, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n >= min_frequency and ch not in vocab:
+            vocab[ch] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return tok
 
 
 class TrOCRTokenizer:
