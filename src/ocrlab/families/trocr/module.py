@@ -177,7 +177,8 @@ class TrOCR(TextRecognitionModule, GenerativeModule):
 
     def fsdp_units(self) -> list[torch.nn.Module]:
         base = self.base_model
-        return [*trocr_net.encoder_layers(base), *trocr_net.decoder_layers(base)]
+        head = [self.ctc_head] if self.ctc_head is not None else []  # outside the network: sharded on its own
+        return [*trocr_net.encoder_layers(base), *trocr_net.decoder_layers(base), *head]
 
     # -- steps ---------------------------------------------------------------------------------
     def decoder_targets(self, batch: dict) -> torch.Tensor:
