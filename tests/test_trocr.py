@@ -117,6 +117,21 @@ def test_sequence_mode_caches_the_teachers_text_and_reuses_it(tiny_lines, tiny_t
     assert {Path(r["image"]).name for r in rows} <= {Path(p).name for p in first["model"].teacher_texts}
 
 
+def test_a_teacher_that_reads_nothing_leaves_the_ground_truth(tiny_lines, tiny_trocr_teacher, tmp_path, monkeypatch):
+    """An untrained teacher ends every line at once: the lines keep their labels, nothing is cached."""
+    from ocrlab.families.trocr import pseudo_labels
+
+    monkeypatch.setattr(pseudo_labels, "_generate", lambda module, records, trainer: {str(r.image_path): ""
+                                                                                      for r in records})
+    _, objects = _run(tiny_lines, tmp_path, "empty", "experiment=trocr_distill_cpu", "model.distill.mode=sequence",
+                      f"model.teacher={tiny_trocr_teacher}", f"model.distill.cache_dir={tmp_path / 'cache'}")
+    student = objects["model"]
+    assert student.teacher_texts == {}
+    assert not list((tmp_path / "cache").glob("teacher_*.jsonl"))
+    batch = next(iter(objects["datamodule"].train_dataloader()))
+    assert torch.equal(student.sequence_targets(batch), student.decoder_targets(batch))  # the labels themselves
+
+
 def test_teacher_outputs_file_is_the_students_text(tiny_lines, tmp_path):
     from ocrlab.datamodules.labels import read_label_file
     from ocrlab.datamodules.teacher_outputs import write_teacher_outputs

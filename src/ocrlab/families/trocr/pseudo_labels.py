@@ -45,6 +45,10 @@ def teacher_texts(module: Any, trainer: Any) -> dict[str, str]:
         log.info("the teacher's text for %s: reused from %s", what, cache)
     else:
         texts = _generate(module, records, trainer)
+        if not any(texts.values()):  # every rank holds every text: all return here, or none
+            log.warning("the teacher read nothing on any of %s: every line keeps its ground truth (sequence-level "
+                        "distillation teaches nothing from it; is the teacher trained?); nothing cached", what)
+            return {}
         if trainer.is_global_zero:
             write_teacher_outputs(cache, [{"image": str(Path(p).resolve()), "text": t} for p, t in texts.items() if t])
             log.info("the teacher's text for %s (beam %d) cached in %s", what, d["num_beams"], cache)
