@@ -13,18 +13,23 @@ Runs, each the real ``train(cfg)`` path with CSV logs (``test=false``):
 * ``from_teacher``: the teacher's widths at the student's depths, copied layers, CE only (α = 0);
 * ``from_teacher + logits``.
 
-Each student row is run for every ``--seeds`` (the teacher once, seed 0). Each best checkpoint
+Each student row is run for every ``--seeds`` (the teacher once, seed 0). Every finished training is
+recorded in ``bench/.cache/trocr_distillation_runs.json`` (keyed by row, seed, overrides, teacher and
+data), so a run that was stopped picks up where it was: trained rows are not trained again. Scoring
+comes after all training, every model one after the other in this process: each best checkpoint
 reads the held-out lines through ``TextRecognizer`` (greedy, batch 32, all cores); CER and line
 accuracy by ``ocrlab.metrics.score_texts``. Retention: the student's held-out line accuracy over
 the teacher's; speed-up: its lines/s over the teacher's, measured one after the other in this
 process on the same lines.
 
     python bench/trocr_distillation.py                 # teacher ~27 min + 6 students x 2 seeds (~12 min each)
+    python bench/trocr_distillation.py --teacher <best.ckpt>   # reuse a trained teacher
     python bench/trocr_distillation.py --quick         # smoke run (a few steps)
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -64,21 +69,23 @@ def main() -> None:
     heldout = common.label_records(test_dir, "test")
     seen = common.label_records(train_dir, "val")[: len(heldout)]
 
-    runs: dict[str, list[dict]] = {}
-    teacher = args.teacher
+    ledger = common.CACHE_DIR / f"trocr_distillation_runs{'.quick' if args.quick else ''}.json"
+    teacher, teacher_min = args.teacher, None  # trained elsewhere: its time is not ours
     if teacher is None:
-        teacher, row = _train("teacher", ["experiment=trocr_teacher_cpu", *data, *quick,
-                                          f"trainer.max_steps={args.teacher_steps}", "seed=0"], heldout, seen)
-        runs["teacher"] = [row]
-    else:
-        runs["teacher"] = [_score("teacher", teacher, heldout, seen, 0.0)]
+        teacher, teacher_min = _train_once(ledger, "teacher", 0, ["experiment=trocr_teacher_cpu", *data, *quick,
+                                                                  f"trainer.max_steps={args.teacher_steps}"])
+    trained: dict[str, list[tuple[Path, float, int]]] = {}
     for name, overrides in STUDENTS.items():
         if args.only and name not in args.only:
             continue
         distill = [f"model.teacher={teacher}", f"model.distill.cache_dir={common.CACHE_DIR / 'teacher_outputs'}"] \
             if "trocr_distill_cpu" in overrides[0] else []
-        runs[name] = [_train(name, [*overrides, *distill, *data, *quick, f"trainer.max_steps={args.student_steps}",
-                                    f"seed={seed}"], heldout, seen)[1] for seed in args.seeds]
+        trained[name] = [(*_train_once(ledger, name, seed, [*overrides, *distill, *data, *quick,
+                                                            f"trainer.max_steps={args.student_steps}"]), seed)
+                         for seed in args.seeds]
+    runs = {"teacher": [_score("teacher", teacher, heldout, seen, teacher_min)]}
+    for name, rows in trained.items():
+        runs[name] = [_score(name, ckpt, heldout, seen, minutes, seed) for ckpt, minutes, seed in rows]
     results = _summarize(runs)
     common.print_table(
         f"TrOCR distillation: held-out typeface {args.holdout_font} ({len(heldout)} lines), seen ({len(seen)})",
@@ -93,21 +100,33 @@ def main() -> None:
                          {"held_out_typeface": args.holdout_font, "students": STUDENTS})
 
 
-def _train(name: str, overrides: list[str], heldout, seen) -> tuple[Path, dict]:
+def _train_once(ledger: Path, name: str, seed: int, overrides: list[str]) -> tuple[Path, float]:
+    """Train ``overrides`` at ``seed`` unless the ledger holds that run with its checkpoint on disk;
+    returns (best checkpoint, training minutes)."""
     from ocrlab.training import train
+    from ocrlab.utils.io import atomic_write_json
 
+    key = json.dumps({"name": name, "seed": seed, "overrides": overrides})
+    done = json.loads(ledger.read_text()) if ledger.exists() else {}
+    if key in done and Path(done[key]["checkpoint"]).exists():
+        print(f"{name} (seed {seed}): trained before -> {done[key]['checkpoint']}")
+        return Path(done[key]["checkpoint"]), done[key]["train_min"]
     out = common.new_run_dir("trocr_distillation")
-    cfg = common.compose_config([*overrides, "logger=csv", f"paths.log_dir={common.CACHE_DIR / 'logs'}"], out)
+    cfg = common.compose_config([*overrides, f"seed={seed}", "logger=csv",
+                                 f"paths.log_dir={common.CACHE_DIR / 'logs'}"], out)
     start = time.perf_counter()
     train(cfg)
     minutes = (time.perf_counter() - start) / 60
     best = out / "checkpoints" / "best.ckpt"
     ckpt = best if best.exists() else out / "checkpoints" / "last.ckpt"
-    print(f"{name}: trained in {minutes:.1f} min -> {ckpt}")
-    return ckpt, _score(name, ckpt, heldout, seen, minutes, seed=int(cfg.seed))
+    print(f"{name} (seed {seed}): trained in {minutes:.1f} min -> {ckpt}")
+    done = json.loads(ledger.read_text()) if ledger.exists() else {}
+    done[key] = {"checkpoint": str(ckpt), "train_min": minutes}
+    atomic_write_json(ledger, done)
+    return ckpt, minutes
 
 
-def _score(name: str, ckpt: Path, heldout, seen, minutes: float, seed: int = 0) -> dict:
+def _score(name: str, ckpt: Path, heldout, seen, minutes: float | None, seed: int = 0) -> dict:
     from ocrlab.inference import TextRecognizer
     from ocrlab.metrics import score_texts
 
@@ -132,7 +151,8 @@ def _summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
                "heldout_acc": statistics.mean(accs), "acc_spread": max(accs) - min(accs),
                "seen_cer": statistics.mean(r["seen_cer"] for r in rows),
                "lines_per_s": statistics.mean(r["lines_per_s"] for r in rows), "params_m": rows[0]["params_m"],
-               "train_min": statistics.mean(r["train_min"] for r in rows)}
+               "train_min": None if any(r["train_min"] is None for r in rows)
+               else statistics.mean(r["train_min"] for r in rows)}
         if name != "teacher":
             row["retention"] = row["heldout_acc"] / teacher["heldout_acc"] if teacher["heldout_acc"] else None
             row["speedup"] = row["lines_per_s"] / teacher["lines_per_s"]
