@@ -33,3 +33,22 @@ def test_line_cer():
     assert line_cer("abc", "abd") == pytest.approx(1 / 3)
     assert line_cer("", "") == 0.0
     assert line_cer("x", "") == 1.0
+
+
+def test_mark_errors_brackets_what_differs():
+    from ocrlab.metrics import mark_errors
+
+    assert mark_errors("abc", "abc") == "abc"
+    assert mark_errors("abx", "abc") == "ab[x]"  # a wrong character
+    assert mark_errors("ab", "abc") == "ab[-c]"  # a missing one
+    assert mark_errors("aXbc", "abc") == "a[X]bc"  # an extra one
+
+
+def test_cer_by_length_weights_by_characters():
+    from ocrlab.metrics import cer_by_length
+
+    preds = ["abcd", "xbcd", "a" * 12, "b" * 30]
+    refs = ["abcd", "abcd", "a" * 11 + "b", "b" * 25]
+    rows = cer_by_length(preds, refs, edges=(10, 20))
+    assert rows == [{"length": "1-10", "lines": 2, "cer": 1 / 8}, {"length": "11-20", "lines": 1, "cer": 1 / 12},
+                    {"length": ">20", "lines": 1, "cer": 5 / 25}]

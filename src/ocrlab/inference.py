@@ -76,3 +76,41 @@ class TextRecognizer:
             for i, text in zip(chunk, self.recognize_batch(collate_lines([items[i] for i in chunk])), strict=True):
                 out[i] = text
         return out
+
+
+class OnnxTextRecognizer(TextRecognizer):
+    """A text-line export's ONNX graph (``ocrlab-export <ckpt> --output <dir> --onnx``) run by ONNX
+    Runtime on CPU. Preprocessing, batching and decoding are the model's, as in :class:`TextRecognizer`;
+    the graph takes the batch's tensors by name and returns what the model's ``decode`` reads."""
+
+    def __init__(self, module: TextRecognitionModule, graph: str | Path, threads: int | None = None):
+        from ocrlab.onnx_export import session
+
+        super().__init__(module, "cpu")
+        self.graph = Path(graph)
+        self.session = session(graph, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", *, int8: bool = False,
+             threads: int | None = None) -> OnnxTextRecognizer:
+        """An export directory written with ``--onnx`` (``int8``: its ``model.int8.onnx``, written with
+        ``--int8``); ``threads``: ONNX Runtime's intra-op threads (None: all cores)."""
+        from ocrlab.onnx_export import INT8_FILE, ONNX_FILE
+
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"OnnxTextRecognizer runs on the CPU, not {device}")
+        path = Path(path)
+        graph = path / (INT8_FILE if int8 else ONNX_FILE)
+        if not graph.is_file():
+            raise CheckpointError(f"{path} holds no {graph.name}: expected an export directory written by "
+                                  f"`ocrlab-export <ckpt> --output <dir> --onnx{' --int8' if int8 else ''}`")
+        return cls(TextRecognizer.load(path).module, graph, threads)
+
+    def recognize_batch(self, batch: dict) -> list[str]:
+        missing = [n for n in self.input_names if n not in batch]
+        if missing:
+            raise CheckpointError(f"{self.graph} takes {missing}, which a text-line batch does not hold "
+                                  f"(it has {sorted(batch)})")
+        outputs = self.session.run(None, {n: batch[n].cpu().numpy() for n in self.input_names})
+        return self.module.decode(tuple(torch.from_numpy(o) for o in outputs), batch)

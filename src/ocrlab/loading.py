@@ -25,6 +25,7 @@ from typing import Any
 from ocrlab.errors import CheckpointError
 from ocrlab.lightning_modules.base import OcrModule, build_model
 from ocrlab.model_files import CHECKPOINT_KEY, EXPORT_META, read_torch_file, retarget
+from ocrlab.onnx_export import check_onnx_option
 from ocrlab.utils.io import atomic_directory, replace_refusal
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,7 @@ def write_export(module, output: str | Path, overwrite: bool = False, **options:
     not at all, replacing only an earlier export (with ``overwrite``), never anything else."""
     output = Path(output)
     _check_export_target(output, overwrite)
+    check_onnx_option(module, options)  # before anything is written
     atomic_directory(output, lambda d: module.export(d, **options), replace=True, marker=EXPORT_META,
                      what="an ocrlab export")
     return output

@@ -8,8 +8,10 @@ line is scrubbed while the run is created, and restored at once (DDP re-launches
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from pytorch_lightning.loggers import WandbLogger as _WandbLogger
 
@@ -17,7 +19,7 @@ from ocrlab.utils.secrets import scrub, secret_values
 
 
 @contextlib.contextmanager
-def _argv_without_secrets() -> Iterator[None]:
+def argv_without_secrets() -> Iterator[None]:
     original = list(sys.argv)
     secrets = secret_values(overrides=original[1:])
     sys.argv[:] = [scrub(arg, secrets) for arg in original]
@@ -28,12 +30,26 @@ def _argv_without_secrets() -> Iterator[None]:
 
 
 class WandbLogger(_WandbLogger):
+    """Offline (the default), W&B stages the tables it logs (with their images) as artifacts in
+    ``$WANDB_DATA_DIR``, by default in the user's home: here in ``<save_dir>/wandb/data``, so the
+    run dir holds everything ``wandb sync`` uploads later. A ``WANDB_DATA_DIR`` of the user's wins."""
+
     @property
     def experiment(self):
         if self._experiment is not None:
             return super().experiment
-        with _argv_without_secrets():
+        if os.environ.get("WANDB_MODE") == "offline" and os.environ.get("WANDB_DATA_DIR") in (None, _data_dir["set"]):
+            _data_dir["set"] = os.environ["WANDB_DATA_DIR"] = str(Path(self.save_dir or ".") / "wandb" / "data")
+        with argv_without_secrets():
             return super().experiment
+
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        """Checkpoints are logged by :class:`ocrlab.callbacks.ModelArtifacts` (all of them, with the
+        export), not here: Lightning's logging kept one checkpoint callback of several."""
+
+
+_data_dir: dict[str, str | None] = {"set": None}  # the WANDB_DATA_DIR this module set (not the user's)
 
 
 def table_image(logger, path: str | None):
@@ -45,3 +61,19 @@ def table_image(logger, path: str | None):
 
         return wandb.Image(path)
     return str(path)
+
+
+def confusion_plot(logger, confusion):
+    """W&B's confusion-matrix plot of a :class:`~ocrlab.reports.ConfusionMatrix` (None for other
+    loggers). W&B takes one (true, predicted) pair per sample: the counts are expanded."""
+    if not isinstance(logger, _WandbLogger):
+        return None
+    import wandb
+
+    names = list(confusion.class_names)
+    y_true, preds = [], []
+    for i, row in enumerate(confusion.matrix):
+        for j, count in enumerate(row):
+            y_true += [i] * int(count)
+            preds += [j] * int(count)
+    return wandb.plot.confusion_matrix(y_true=y_true, preds=preds, class_names=names) if y_true else None

@@ -1,14 +1,16 @@
 """ONNX export of a model's network, checked against PyTorch, and its dynamic INT8 copy.
 
 A family that exports ONNX provides what :class:`~ocrlab.lightning_modules.OcrModule` declares for
-it: ``example_inputs(batch_size, length)`` (named tensors), ``onnx_outputs`` (output names) and
-``onnx_dynamic_axes`` (input/output name -> {axis: name}).
+it: ``example_inputs(batch_size, length)`` (named tensors), ``onnx_outputs`` (output names),
+``onnx_dynamic_axes`` (input/output name -> {axis: name}) and ``onnx_graph()`` (the module traced:
+the model itself unless the family wraps it).
 The exported graph is run with ONNX Runtime on inputs of another batch size and length than
 the ones traced, and must match PyTorch within ``atol``; the figures go into ``onnx_report.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -64,9 +66,10 @@ def export_onnx(module, directory: str | Path, int8: bool = False, atol: float =
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     module = module.eval().cpu()
+    graph = module.onnx_graph().eval()
     traced = module.example_inputs(batch_size=2, length=64)
     names = list(traced)
-    wrapper = _Positional(module, names).eval()
+    wrapper = _Positional(graph, names).eval()
     path = directory / ONNX_FILE
     partial = directory / f".{ONNX_FILE}.partial-{os.getpid()}"
     start = time.perf_counter()
@@ -82,7 +85,8 @@ def export_onnx(module, directory: str | Path, int8: bool = False, atol: float =
                               "export_seconds": round(time.perf_counter() - start, 2)}
     # another batch size and length than traced: the dynamic axes must really be dynamic
     check = module.example_inputs(batch_size=3)
-    report["max_abs_diff"] = _max_diff(module, session(path), check)
+    report["checked_shapes"] = {n: list(t.shape) for n, t in check.items()}
+    report["max_abs_diff"] = _max_diff(graph, session(path), check)
     if report["max_abs_diff"] > atol:
         path.unlink()
         raise RuntimeError(f"ONNX export: outputs differ from PyTorch by {report['max_abs_diff']:.2e} "
@@ -92,10 +96,17 @@ def export_onnx(module, directory: str | Path, int8: bool = False, atol: float =
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         int8_path = directory / INT8_FILE
-        # per-channel weight scales; reduce_range keeps 7-bit weights, which avoids the u8s8
-        # saturation of AVX2 CPUs without VNNI (ONNX Runtime's quantization guide)
-        quantize_dynamic(str(path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-        report["int8_max_abs_diff"] = _max_diff(module, session(int8_path), check)
+        partial = directory / f".partial-{os.getpid()}.{INT8_FILE}"  # onnx.save reads the format off the suffix
+        try:
+            # per-channel weight scales; reduce_range keeps 7-bit weights, which avoids the u8s8
+            # saturation of AVX2 CPUs without VNNI (ONNX Runtime's quantization guide)
+            with _root_log_level(logging.WARNING):  # it logs every unquantized tensor at INFO
+                quantize_dynamic(str(path), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                                 reduce_range=True)
+            os.replace(partial, int8_path)
+        finally:
+            partial.unlink(missing_ok=True)
+        report["int8_max_abs_diff"] = _max_diff(graph, session(int8_path), check)
         report["int8_bytes"], report["fp32_bytes"] = int8_path.stat().st_size, path.stat().st_size
         log.info("ONNX INT8: %s (%.1f MB vs %.1f MB; max abs diff vs PyTorch %.3f)", int8_path,
                  report["int8_bytes"] / 1e6, report["fp32_bytes"] / 1e6, report["int8_max_abs_diff"])
@@ -103,8 +114,27 @@ def export_onnx(module, directory: str | Path, int8: bool = False, atol: float =
     return report
 
 
-def _max_diff(module, sess, inputs: dict[str, torch.Tensor]) -> float:
+@contextlib.contextmanager
+def _root_log_level(level: int):
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(max(before, level))
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
+def _max_diff(graph, sess, inputs: dict[str, torch.Tensor]) -> float:
     with torch.no_grad():
-        expected = module(**inputs)
+        expected = graph(**inputs)
     got = run_session(sess, inputs)
     return float(max(np.abs(e.float().numpy() - g).max() for e, g in zip(expected, got, strict=True)))
+
+
+def check_onnx_option(module, options: dict[str, Any]) -> None:
+    """``--onnx`` / ``--int8`` on a model without an ONNX graph: a ``ValueError`` naming the ones that have one."""
+    asked = sorted(k for k in ("onnx", "int8") if options.get(k))
+    if asked and not type(module).onnx_outputs:
+        raise ValueError(f"{type(module).__name__} exports no ONNX graph ({', '.join('--' + k for k in asked)}): "
+                         "only models that define ONNX outputs (`onnx_outputs`) do; export it without those options")

@@ -34,11 +34,21 @@ class Figure:
 
 
 @dataclass
+class ConfusionMatrix:
+    """Counts of (true class, predicted class), ``matrix[i][j]``: true ``class_names[i]`` predicted as
+    ``class_names[j]``; shown as W&B's confusion-matrix plot (beside the family's PNG of it)."""
+
+    class_names: list[str]
+    matrix: list[list[int]]
+
+
+@dataclass
 class Report:
     """``files``: name -> content, written into ``reports/`` (``*.json``: a JSON-able object;
     anything else: text). ``tables``: logger key -> :class:`Table`. ``figures``: PNG file name ->
-    :class:`Figure`."""
+    :class:`Figure`. ``confusion_matrices``: logger key -> :class:`ConfusionMatrix`."""
 
     files: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
+    confusion_matrices: dict[str, ConfusionMatrix] = field(default_factory=dict)

@@ -30,7 +30,7 @@ class TestReports(pl.Callback):
 
 def write_report(report: Report, directory: Path, loggers=()) -> None:
     """``report``'s files and figures into ``directory``; its tables and figures to ``loggers``."""
-    from ocrlab.loggers import table_image
+    from ocrlab.loggers import confusion_plot, table_image
 
     for name, content in report.files.items():
         if name.endswith(".json"):
@@ -49,4 +49,9 @@ def write_report(report: Report, directory: Path, loggers=()) -> None:
                 continue
             rows = [[table_image(logger, v) if i in images else v for i, v in enumerate(row)] for row in table.rows]
             logger.log_table(key=key, columns=list(table.columns), data=rows)
+    for key, confusion in report.confusion_matrices.items():
+        for logger in loggers:
+            plot = confusion_plot(logger, confusion)
+            if plot is not None:
+                logger.experiment.log({key: plot})
     log.info("test reports written to %s (%s)", directory, ", ".join([*report.files, *report.figures]))

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ocrlab.utils import preemption
 from ocrlab.utils.io import atomic_write_json
 from ocrlab.utils.secrets import redact
 
@@ -92,6 +93,9 @@ class TrainingReport(pl.Callback):
         self.write(trainer, pl_module, "success")
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if preemption.stopped():  # saved for a requeue: the requeued job goes on from here
+            self.write(trainer, pl_module, "requeued")
+            return
         status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
         self.write(trainer, pl_module, status, error=f"{type(exception).__name__}: {exception}")
 
@@ -99,7 +103,10 @@ class TrainingReport(pl.Callback):
         return {"history": self.history}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.history = list(state_dict.get("history", []))
+        # a resume starts with no history; testing the best checkpoint after fit restores its older
+        # state into this callback, which must not cut the history at the best epoch
+        if not self.history:
+            self.history = list(state_dict.get("history", []))
 
     # -- report ----------------------------------------------------------------------------
     def best(self) -> dict[str, float] | None:

@@ -137,6 +137,14 @@ class OcrDataModule(pl.LightningDataModule):
             return int(kwargs["num_replicas"]), int(kwargs["rank"])
         return trainer.world_size, trainer.global_rank
 
+    def _batches_done(self) -> int:
+        """Batches of the current training epoch already trained on (a mid-epoch resume), from
+        Lightning's restored loop progress; 0 at an epoch's start."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.ready
+
     def loader(self, split: str, shuffle: bool, batch_size: int, collate=None) -> DataLoader:
         """``split``'s batches (``collate``: the batch builder, default :meth:`collate`)."""
         if split not in self.datasets:
@@ -158,6 +166,7 @@ class OcrDataModule(pl.LightningDataModule):
             # a private generator: worker seeding must not draw from the global RNG, which the
             # model's dropout uses (resumed runs must match uninterrupted ones)
             generator=torch.Generator().manual_seed(self.seed),
+            batches_done=self._batches_done if split == "train" else None,
         )
 
     def train_dataloader(self) -> DataLoader:

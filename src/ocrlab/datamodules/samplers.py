@@ -47,6 +47,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool_batches = pool_batches
         self.epoch_keys = epoch_keys
         self.epoch = 0
+        self.skip = 0  # batches of this epoch the next iteration leaves out (trained before a resume)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -77,7 +78,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]] | Iterator[list[tuple[int, int]]]:
-        for batch in self._all_batches()[self.rank :: self.num_replicas]:
+        for batch in self._all_batches()[self.rank :: self.num_replicas][self.skip :]:
             yield [(self.epoch, i) for i in batch] if self.epoch_keys else batch
 
     def __len__(self) -> int:
@@ -93,10 +94,43 @@ class EpochDataLoader(DataLoader):
     a resumed run's epoch is restored, and sets the sampler's epoch afterwards; loader workers
     are sent indices as soon as their iterator exists, which would be the epoch the sampler had
     then (0). Started at the first ``next``, every epoch reads the batches of the epoch set.
+
+    ``batches_done`` (the training loader's): how many batches of the current epoch the run has
+    trained on when the iterator starts: 0, or, in a run resumed from a mid-epoch checkpoint
+    (a preemption), the batches before it, which the sampler then leaves out: the resumed epoch
+    goes on with the batch an uninterrupted run would train on next. The loader's state in
+    checkpoints (Lightning's ``state_dict`` protocol) is its order's seed, checked on resume.
     """
 
+    def __init__(self, *args: Any, batches_done: Callable[[], int] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done
+
     def __iter__(self) -> Iterator[Any]:
-        return _Deferred(super().__iter__)
+        return _Deferred(self._start)
+
+    def _start(self) -> Iterator[Any]:
+        if self.batches_done is not None and isinstance(self.batch_sampler, BucketBatchSampler):
+            self.batch_sampler.skip = self.batches_done()
+        return super().__iter__()
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.batch_sampler
+        return {"seed": sampler.seed, "num_replicas": sampler.num_replicas} if isinstance(sampler, BucketBatchSampler) \
+            else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        sampler = self.batch_sampler
+        if not isinstance(sampler, BucketBatchSampler) or not state:
+            return
+        if (state["seed"], state["num_replicas"]) != (sampler.seed, sampler.num_replicas):
+            from ocrlab.errors import CheckpointError
+
+            raise CheckpointError(
+                f"the checkpoint's training batches were ordered with data seed {state['seed']} over "
+                f"{state['num_replicas']} rank(s); this run has seed {sampler.seed} over {sampler.num_replicas}: a "
+                "mid-epoch resume would train on other batches (resume with the same seed and devices, or from "
+                "an end-of-epoch checkpoint)")
 
 
 class _Deferred:

@@ -383,6 +383,13 @@ class OcrModule(pl.LightningModule):
         """Input/output name -> {axis: name} of the axes that vary (batch, sequence)."""
         return {}
 
+    def onnx_graph(self) -> torch.nn.Module:
+        """The module traced into the ONNX graph: called with :meth:`example_inputs`' names, it
+        returns the ``onnx_outputs`` (a tuple). The model itself unless a family wraps it; a
+        text-line family's graph takes batch keys and returns what its ``decode`` reads
+        (:class:`ocrlab.inference.OnnxTextRecognizer` runs it so)."""
+        return self
+
     def example_inputs(self, batch_size: int = 1, length: int | None = None) -> dict[str, torch.Tensor]:
         """Named random inputs of this model's shapes, ``length`` positions (None: the longest the
         model takes): the ONNX trace and its check on another shape, latency benchmarks."""

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
 
 from ocrlab.datamodules.line_images import LineEncoding, LineImageSpec, LineLabels
 from ocrlab.lightning_modules.base import OcrModule
-from ocrlab.metrics.text import TextMetrics, line_cer, score_texts
+from ocrlab.metrics.text import TextMetrics, cer_by_length, line_cer, mark_errors, score_texts
+from ocrlab.reports import Figure, Report, Table
 from ocrlab.text.normalize import normalize_text
 
 
@@ -28,17 +30,20 @@ class TextRecognitionModule(OcrModule):
     test_unit = "line"
 
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
-                 input: dict | None = None, num_val_samples_logged: int = 8, **base_options: Any):
+                 input: dict | None = None, num_val_samples_logged: int = 8, num_test_samples_logged: int = 64,
+                 **base_options: Any):
         # base_options: a second base's arguments (a generative recognizer's ``generation``)
         super().__init__(optimizer, scheduler, **base_options)
         # how images become tensors for this model; travels with checkpoints and exports
         self.input_spec = LineImageSpec(**(input or {}))
+        # lines in the W&B tables (with their images): the first of each validation, the worst of the test
         self.num_val_samples_logged = num_val_samples_logged
+        self.num_test_samples_logged = num_test_samples_logged
         self.val_metrics = TextMetrics(prefix="val/")
         self.test_metrics = TextMetrics(prefix="test/")
         self._test_seconds = 0.0
         self._test_lines = 0
-        self.val_samples: list[tuple[str, str]] = []
+        self.val_samples: list[tuple[str, str, str]] = []
         # per-line rows of the last test run (image, reference, prediction, cer), for evaluate.py
         self.test_rows: list[dict] = []
 
@@ -84,17 +89,21 @@ class TextRecognitionModule(OcrModule):
         for name, value in terms.items():
             self.log(f"val/{name}", value, on_step=False, on_epoch=True, batch_size=len(preds), sync_dist=True)
         if batch_idx == 0:
-            self.val_samples = list(zip(batch["labels"], preds, strict=True))[: self.num_val_samples_logged]
+            self.val_samples = list(zip(batch["paths"], batch["labels"], preds, strict=True))[
+                : self.num_val_samples_logged]
 
     def on_validation_epoch_end(self) -> None:
+        from ocrlab.loggers import table_image
+
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
         self.val_metrics.reset()
-        if self.val_samples and not self.trainer.sanity_checking:
-            rows = [[ref, pred] for ref, pred in self.val_samples]
+        if self.val_samples and not self.trainer.sanity_checking and self.trainer.is_global_zero:
             for logger in self.loggers:
-                if callable(getattr(logger, "log_text", None)):  # W&B: a table of samples per validation
-                    logger.log_text(key="val/samples", columns=["reference", "prediction"], data=rows,
-                                    step=self.global_step)
+                if callable(getattr(logger, "log_table", None)):  # W&B: the lines, their images, the errors
+                    rows = [[table_image(logger, str(path)), ref, pred, mark_errors(pred, ref)]
+                            for path, ref, pred in self.val_samples]
+                    logger.log_table(key="val/samples", columns=["image", "reference", "prediction", "errors"],
+                                     data=rows, step=self.global_step)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         start = time.perf_counter()
@@ -119,6 +128,7 @@ class TextRecognitionModule(OcrModule):
         ms = 1000.0 * self._test_seconds / max(1, self._test_lines)
         self.log("test/ms_per_line", ms, sync_dist=True)
         self.log("test/lines", float(self._test_lines), reduce_fx="sum", sync_dist=True)
+        self.test_report = text_test_report(self.test_rows, self.num_test_samples_logged)
 
     @torch.no_grad()
     def recognize_batch(self, batch: dict) -> list[str]:
@@ -145,3 +155,22 @@ class TextRecognitionModule(OcrModule):
         columns = {f"{name}_prediction": preds,
                    f"{name}_cer": [round(line_cer(p, r), 4) for p, r in zip(preds, refs, strict=True)]}
         return metrics, columns
+
+
+def text_test_report(rows: Sequence[dict], worst: int) -> Report | None:
+    """The test lines people look at: a table of the ``worst`` lines by CER (image, truth,
+    prediction, errors marked) and CER by line length (JSON and a bar chart). This rank's lines."""
+    from ocrlab import plots
+
+    if not rows:
+        return None
+    ranked = sorted(rows, key=lambda r: -r["cer"])[:worst]
+    table = Table(["image", "reference", "prediction", "errors", "cer"],
+                  [[str(r["image"]), r["reference"], r["prediction"], mark_errors(r["prediction"], r["reference"]),
+                    r["cer"]] for r in ranked], image_columns=("image",))
+    by_length = cer_by_length([r["prediction"] for r in rows], [r["reference"] for r in rows])
+    draw = partial(plots.bars, labels=[b["length"] for b in by_length], values=[b["cer"] for b in by_length],
+                   title="test CER by line length", xlabel="characters in the line", ylabel="CER",
+                   annotations=[f"{b['lines']} lines" for b in by_length])
+    return Report(files={"cer_by_length.json": by_length}, tables={"test/worst_lines": table},
+                  figures={"cer_by_length.png": Figure("test/cer_by_length", draw)})

@@ -15,6 +15,7 @@ Definitions (lower is better for all but ``acc``):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -98,3 +99,36 @@ def score_texts(preds: Sequence[str], targets: Sequence[str], prefix: str = "tes
     metrics = TextMetrics(prefix=prefix)
     metrics.update(list(preds), list(targets))
     return {k: float(v) for k, v in metrics.compute().items()}
+
+
+def mark_errors(pred: str, target: str) -> str:
+    """The prediction with its errors in brackets: ``[x]`` a wrong or extra character, ``[-y]``
+    a character of the target it lacks (Levenshtein opcodes), for tables people read."""
+    pred, target = normalize_text(pred), normalize_text(target)
+    out = []
+    for op in Levenshtein.opcodes(target, pred):
+        if op.tag == "equal":
+            out.append(pred[op.dest_start:op.dest_end])
+        elif op.tag == "delete":
+            out.append(f"[-{target[op.src_start:op.src_end]}]")
+        else:  # replace, insert
+            out.append(f"[{pred[op.dest_start:op.dest_end]}]")
+    return "".join(out)
+
+
+def cer_by_length(preds: Sequence[str], targets: Sequence[str],
+                  edges: Sequence[int] = (10, 20, 40, 60)) -> list[dict[str, float | int | str]]:
+    """CER per target-length bucket (edits over target characters within the bucket):
+    ``[{"length": "1-10", "lines": n, "cer": x}, ...]``, empty buckets left out."""
+    bounds = [0, *edges, None]
+    rows = []
+    for low, high in itertools.pairwise(bounds):
+        pairs = [(normalize_text(p), normalize_text(t)) for p, t in zip(preds, targets, strict=True)
+                 if len(normalize_text(t)) > low and (high is None or len(normalize_text(t)) <= high)]
+        if not pairs:
+            continue
+        chars = sum(len(t) for _, t in pairs)
+        edits = sum(Levenshtein.distance(p, t) for p, t in pairs)
+        label = f"{low + 1}-{high}" if high is not None else f">{low}"
+        rows.append({"length": label, "lines": len(pairs), "cer": edits / max(1, chars)})
+    return rows

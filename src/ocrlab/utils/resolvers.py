@@ -27,9 +27,14 @@ def run_id() -> str:
 def wandb_group() -> str:
     """The experiment name for a single run; ``<experiment>-<sweep dir name>`` for a multirun."""
     from hydra.core.hydra_config import HydraConfig
+
+    return wandb_group_of(HydraConfig.get())
+
+
+def wandb_group_of(hc) -> str:
+    """:func:`wandb_group` from a config's ``hydra`` node (where no HydraConfig is set)."""
     from hydra.types import RunMode
 
-    hc = HydraConfig.get()
     experiment = hc.runtime.choices.get("experiment") or hc.job.config_name
     if hc.mode == RunMode.MULTIRUN:
         return f"{experiment}-{os.path.basename(os.path.normpath(hc.sweep.dir))}"
@@ -45,6 +50,12 @@ def required(what: str = "") -> str:
     return "???"
 
 
+def gpus_per_node(accelerator: str, devices) -> int | None:
+    """``${ocrlab.gpus_per_node:${trainer.accelerator},${trainer.devices}}``: one GPU per device for a
+    GPU (or ``auto``) trainer, none for a CPU one."""
+    return devices if str(accelerator) in ("gpu", "cuda", "auto") and isinstance(devices, int) else None
+
+
 def register_resolvers() -> None:
     # use_cache: every interpolation of the run id in one process gives the same value
     if not OmegaConf.has_resolver("ocrlab.run_id"):
@@ -53,6 +64,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("ocrlab.root", project_root)
     if not OmegaConf.has_resolver("ocrlab.required"):
         OmegaConf.register_new_resolver("ocrlab.required", required)
+    if not OmegaConf.has_resolver("ocrlab.gpus_per_node"):
+        OmegaConf.register_new_resolver("ocrlab.gpus_per_node", gpus_per_node)
     if not OmegaConf.has_resolver("ocrlab.wandb_group"):
         OmegaConf.register_new_resolver("ocrlab.wandb_group", wandb_group)
 

@@ -60,7 +60,8 @@ def mask_columns(x: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
 def scale_widths(widths: torch.Tensor, size: int, input_size: int) -> torch.Tensor:
     """Valid columns at a resolution of ``size`` columns, of images ``widths`` wide in a batch
     ``input_size`` wide (a stride-2 layer keeps ceil(w / 2) columns holding real pixels)."""
-    return torch.clamp(-(-widths * size // input_size), min=1)
+    # ceil without negatives: torch.onnx exports // as truncation, turning -(-a // b) into a floor
+    return torch.clamp((widths * size + input_size - 1) // input_size, min=1)
 
 
 class MaskedSqueezeExcitation(SqueezeExcitation):

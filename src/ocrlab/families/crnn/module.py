@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -60,10 +61,7 @@ class CTCRecognizer(TextRecognitionModule):
         return self.net(images)
 
     def forward_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        # CTC in float32 whatever the autocast precision
-        log_probs = self.net(batch["images"], batch["widths"]).float().log_softmax(-1)
-        lengths = self.net.output_lengths(batch["widths"]).clamp(max=log_probs.shape[1])
-        return log_probs, lengths
+        return self.net.ctc_outputs(batch["images"], batch["widths"])
 
     def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], batch: dict) -> torch.Tensor:
         log_probs, lengths = outputs
@@ -92,3 +90,35 @@ class CTCRecognizer(TextRecognitionModule):
     def decode(self, outputs: Any, batch: dict) -> list[str]:
         log_probs, lengths = outputs
         return [d.text for d in self.decoder(log_probs, lengths)]
+
+    # -- export ----------------------------------------------------------------------------
+    def export(self, directory: str | Path, onnx: bool = False, int8: bool = False, **options: Any) -> Path:
+        """weights + config (the base export); with ``onnx`` also ``model.onnx`` checked against
+        PyTorch (``int8``: its dynamically quantized copy), ``charset.json`` and ``inference.json``
+        (preprocessing and decoding, to run the graph without ocrlab)."""
+        directory = Path(super().export(directory, **options))
+        if onnx or int8:
+            from ocrlab.families.crnn.onnx import write_runtime_files
+            from ocrlab.onnx_export import export_onnx
+
+            export_onnx(self, directory, int8=int8)
+            write_runtime_files(self, directory, int8=int8)
+        return directory
+
+    onnx_outputs = ("log_probs", "lengths")
+
+    @property
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"images": {0: "batch", 3: "width"}, "widths": {0: "batch"},
+                "log_probs": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}}
+
+    def onnx_graph(self) -> nn.Module:
+        from ocrlab.families.crnn.onnx import CTCGraph
+
+        return CTCGraph(self.net)
+
+    def example_inputs(self, batch_size: int = 1, length: int | None = None) -> dict[str, torch.Tensor]:
+        """A right-padded batch of random lines ``length`` columns wide at most (None: ``max_width``)."""
+        from ocrlab.families.crnn.onnx import example_lines
+
+        return example_lines(self.input_spec, batch_size, length or self.input_spec.max_width)

@@ -35,6 +35,12 @@ class CTCRecognitionNet(nn.Module):
         lengths = None if widths is None else self.output_lengths(widths).clamp(max=features.shape[-1])
         return self.head(self.neck(features, lengths))
 
+    def ctc_outputs(self, images: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What CTC loss and decoding read (and the ONNX graph returns): float32 log-probabilities
+        ``(B, T, num_classes)`` and each line's valid steps."""
+        log_probs = self(images, widths).float().log_softmax(-1)  # CTC in float32 whatever the autocast
+        return log_probs, self.output_lengths(widths).clamp(max=log_probs.shape[1])
+
     @staticmethod
     def output_lengths(widths: torch.Tensor) -> torch.Tensor:
         """Time steps that hold real (unpadded) image columns, for CTC and decoding."""

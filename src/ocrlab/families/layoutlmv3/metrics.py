@@ -31,7 +31,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from ocrlab.reports import Figure, Report, Table
+from ocrlab import plots
+from ocrlab.reports import ConfusionMatrix, Figure, Report, Table
 
 IGNORE_INDEX = -100
 OUTSIDE = "O"
@@ -356,5 +357,20 @@ def document_test_report(metrics: torch.nn.ModuleDict, labels) -> Report:
         if task in report}
     fields = Table(["field", "precision", "recall", "f1", "support"],
                    [[k, v["precision"], v["recall"], v["f1"], v["support"]] for k, v in report["fields"].items()])
+    if report["fields"]:
+        names = list(report["fields"])
+        figures["field_f1.png"] = Figure("test/field_f1", partial(
+            plots.bars, labels=names, values=[report["fields"][k]["f1"] for k in names],
+            title="entity F1 per field (test, strict IOB2)", xlabel="field", ylabel="F1",
+            annotations=[str(report["fields"][k]["support"]) for k in names]))
+    confusions = {f"test/{task}_confusion_matrix": ConfusionMatrix(list(names),
+                                                                   _int_rows(report[task]["confusion_matrix"]))
+                  for task, names in (("doc_type", labels.doc_types), ("po_subtype", labels.po_subtypes))
+                  if task in report}
     return Report(files={"classification_report.json": report, "classification_report.txt": text},
-                  tables={"test/fields": fields}, figures=figures)
+                  tables={"test/fields": fields}, figures=figures, confusion_matrices=confusions)
+
+
+def _int_rows(matrix: Any) -> list[list[int]]:
+    rows = matrix.tolist() if hasattr(matrix, "tolist") else matrix
+    return [[round(v) for v in row] for row in rows]

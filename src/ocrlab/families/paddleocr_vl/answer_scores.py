@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
-from ocrlab.reports import Report, Table
+from ocrlab import plots
+from ocrlab.reports import Figure, Report, Table
 
 
 def answer_metrics(records: list[dict], texts: list[tuple[str, str]], seconds: float, tokens: int,
@@ -40,8 +42,15 @@ def extraction_report(records: list[dict], quantization: dict[str, Any] | None =
                     [[r.get("image"), r["id"], r["task"], r["prediction"], json.dumps(r.get("truth"), ensure_ascii=False),
                       ", ".join(sorted(r["errors"]))] for r in records], image_columns=("image",))
     tables = {"test/answers": answers}
+    figures = {}
     for name, table in report["breakdown"].items():  # per field, group, task, hard kind, locale, currency
         columns = list(dict.fromkeys(k for values in table.values() for k in values))
         tables[f"test/by_{name}"] = Table([name, *columns],
                                           [[key, *(values.get(c) for c in columns)] for key, values in table.items()])
-    return Report(files={"extraction_report.json": report}, tables=tables)
+        score = next((c for c in ("accuracy", "exact", "f1", "score") if c in columns), None)
+        if score and table:
+            keys = list(table)
+            figures[f"{score}_by_{name}.png"] = Figure(f"test/{score}_by_{name}", partial(
+                plots.bars, labels=[str(k) for k in keys], values=[float(table[k].get(score) or 0.0) for k in keys],
+                title=f"test {score} by {name}", xlabel=name, ylabel=score))
+    return Report(files={"extraction_report.json": report}, tables=tables, figures=figures)
