@@ -27,6 +27,7 @@ def test_curves_and_test_report_in_reports(tiny_lines, tmp_path):
     assert [s for s, _ in curves["train"]["train/loss"]] == [1, 2, 4, 6]
     assert [s for s, _ in curves["val"]["val/cer"]] == [3, 6]
     assert "train/lr" in curves["train"] and (reports / "training_curves.png").stat().st_size > 5000
+    assert all(v > 0 for _, v in curves["train"]["train/samples_per_s"])
     by_length = json.loads((reports / "cer_by_length.json").read_text())
     assert sum(b["lines"] for b in by_length) == 16  # every test line in one bucket
     assert (reports / "cer_by_length.png").is_file()
@@ -49,13 +50,23 @@ def test_wandb_offline_run_holds_line_images_and_plots(tiny_lines, tmp_path, mon
     assert sum(b.startswith(b"\x89PNG") for b in staged) >= 16  # the line images
 
 
-def test_log_model_logs_checkpoints_and_export_as_artifacts(tiny_lines, tmp_path, monkeypatch):
+@pytest.mark.parametrize("experiment", ["crnn_thai_cpu", "layoutlmv3_multitask_cpu", "trocr_teacher_cpu",
+                                        "paddleocr_vl_lora_cpu"])
+def test_log_model_logs_checkpoints_and_export_as_artifacts(experiment, request, tmp_path, monkeypatch):
+    """Every family: best and last checkpoints and the family's export (its metadata file and
+    weights) staged as W&B artifacts, with the run's config."""
+    from conftest import experiment_overrides
+
     monkeypatch.setenv("WANDB_MODE", "offline")
-    _run(tiny_lines, tmp_path, ["logger=wandb", "logger.wandb.log_model=true", "test=false"])
+    overrides = [o for o in experiment_overrides(experiment, request, tmp_path / "logs") if not o.startswith("logger=")]
+    train(compose_config("train", [*overrides, "logger=wandb", "logger.wandb.log_model=true", "test=false",
+                                   "trainer.max_epochs=1"], tmp_path / "run"))
     run = tmp_path / "run"
     staged = {p.read_bytes() for p in (run / "wandb" / "data").rglob("staging/*")}
-    for path in (run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt",
-                 run / "export" / "ocrlab_model.json", run / "config.yaml"):
+    exported = [p for p in (run / "export").rglob("*") if p.is_file()]
+    assert (run / "export" / "ocrlab_model.json") in exported and len(exported) > 1
+    for path in (run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt", run / "config.yaml",
+                 *exported):
         assert path.read_bytes() in staged, path
 
 
@@ -79,7 +90,7 @@ def test_testing_the_best_checkpoint_keeps_the_whole_history(tiny_lines, tmp_pat
     assert curves["val"]["val/cer"][-1][0] == 12
 
 
-def test_document_model_logs_confusion_matrices_and_field_f1(tiny_docs, tmp_path, monkeypatch):
+def test_document_model_logs_confusion_matrices_field_f1_and_drawn_pages(tiny_docs, tmp_path, monkeypatch):
     from conftest import tiny_doc_overrides
 
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -92,3 +103,12 @@ def test_document_model_logs_confusion_matrices_and_field_f1(tiny_docs, tmp_path
     confusion = json.loads(next(files.glob("media/table/test/doc_type_confusion_matrix_table*.table.json")).read_text())
     assert sum(row[-1] for row in confusion["data"]) == 4  # W&B's (actual, predicted, n) rows: the 4 test pages
     assert (tmp_path / "run" / "reports" / "field_f1.png").is_file()
+    pages = sorted((tmp_path / "run" / "reports" / "pages").glob("*.png"))
+    assert len(pages) == 4  # every test page drawn with its predicted fields
+    from PIL import Image
+
+    with Image.open(pages[0]) as img:  # boxes in the right/wrong/missed colours were drawn
+        colours = {c for _, c in img.convert("RGB").getcolors(1 << 20)}
+    assert colours & {(0, 150, 60), (220, 30, 30), (245, 150, 0)}
+    table = json.loads(next(files.glob("media/table/test/pages_*.table.json")).read_text())
+    assert table["columns"][0] == "page" and len(table["data"]) == 4

@@ -8,6 +8,7 @@ import json
 import pytest
 import yaml
 from conftest import run_cli, tiny_overrides
+from omegaconf import OmegaConf
 
 from ocrlab import sweeps
 
@@ -96,3 +97,21 @@ def test_optuna_search_summary(tiny_lines, tmp_path):
     assert "model.optimizer.lr" in summary["swept"]
     best = min(summary["rows"], key=lambda r: r["best_value"])
     assert summary["best"]["job"] == best["job"]
+
+
+@pytest.mark.parametrize(("search", "experiment", "direction"), [
+    ("crnn_thai_optuna", "crnn_thai_cpu", "minimize"), ("layoutlmv3_optuna", "layoutlmv3_multitask_cpu", "maximize"),
+    ("paddleocr_vl_optuna", "paddleocr_vl_lora_cpu", "maximize"), ("trocr_optuna", "trocr_distill_cpu", "minimize")])
+def test_every_family_has_an_optuna_search_on_its_own_metric(search, experiment, direction):
+    from hydra import compose, initialize_config_dir
+
+    from ocrlab.config import config_dir
+
+    with initialize_config_dir(config_dir(), version_base="1.3"):
+        cfg = compose("train", [f"hparams_search={search}", f"experiment={experiment}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_.lower() and sweeper.direction == direction
+    assert cfg.optimized_metric == f"{cfg.monitor.name}_best"  # what the search optimizes is what is monitored
+    assert (cfg.monitor.mode == "min") == (direction == "minimize")
+    for key in sweeper.params:  # every searched knob exists in the family's config
+        assert OmegaConf.select(cfg, key) is not None, key

@@ -82,6 +82,9 @@ def test_evaluate_writes_rows_that_mining_reads(tiny_pairs, tmp_path):
     assert len(rows) == 5 and {r["task"] for r in rows} == {"full", "vendor", "client", "line_items", "summary"}
     report = json.loads((run / "reports" / "extraction_report.json").read_text())
     assert set(report["breakdown"]) >= {"fields", "hard_kinds", "locales", "currencies"}
+    # a bar chart per breakdown: accuracy per field, field accuracy per hard kind (and locale, ...)
+    plots = {p.name for p in (run / "reports").glob("*.png")}
+    assert {"accuracy_by_fields.png", "field_accuracy_by_hard_kinds.png"} <= plots
     # the rows are what ocrlab-mine reads: ids are the ground truth's file stems
     analysis = analyse([{"id": r["id"], "task": r["task"], "prediction": r["prediction"]} for r in rows],
                        tiny_pairs.parent / "invoices")

@@ -17,7 +17,8 @@ from typing import Any
 @dataclass
 class Table:
     """A table for the loggers (W&B tables): one list per row, in ``columns`` order. The cells of
-    ``image_columns`` are image paths: shown as images where the logger can (W&B), else the path."""
+    ``image_columns`` are image paths (relative ones: in the report's directory, e.g. a figure's
+    name): shown as images where the logger can (W&B), else the path."""
 
     columns: list[str]
     rows: list[list[Any]]
@@ -31,6 +32,8 @@ class Figure:
 
     key: str
     draw: Callable[[Path], Path]
+    # False: only a file (e.g. an image a table shows), not logged as an image of its own
+    log: bool = True
 
 
 @dataclass

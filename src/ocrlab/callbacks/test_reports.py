@@ -39,7 +39,7 @@ def write_report(report: Report, directory: Path, loggers=()) -> None:
             atomic_write_text(directory / name, str(content))
     for name, figure in report.figures.items():
         png = figure.draw(directory / name)
-        for logger in loggers:
+        for logger in loggers if figure.log else ():
             if callable(getattr(logger, "log_image", None)):
                 logger.log_image(key=figure.key, images=[str(png)])
     for key, table in report.tables.items():
@@ -47,7 +47,8 @@ def write_report(report: Report, directory: Path, loggers=()) -> None:
         for logger in loggers:
             if not callable(getattr(logger, "log_table", None)):
                 continue
-            rows = [[table_image(logger, v) if i in images else v for i, v in enumerate(row)] for row in table.rows]
+            rows = [[table_image(logger, _in(directory, v)) if i in images else v for i, v in enumerate(row)]
+                    for row in table.rows]
             logger.log_table(key=key, columns=list(table.columns), data=rows)
     for key, confusion in report.confusion_matrices.items():
         for logger in loggers:
@@ -55,3 +56,7 @@ def write_report(report: Report, directory: Path, loggers=()) -> None:
             if plot is not None:
                 logger.experiment.log({key: plot})
     log.info("test reports written to %s (%s)", directory, ", ".join([*report.files, *report.figures]))
+
+
+def _in(directory: Path, path: str | None) -> str | None:
+    return None if path is None else str(directory / path) if not Path(path).is_absolute() else str(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -251,9 +252,21 @@ class OcrModule(pl.LightningModule):
         self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
                             gradient_clip_algorithm=gradient_clip_algorithm)
 
-    def log_learning_rate(self, batch_size: int) -> None:
+    def log_step_stats(self, batch_size: int) -> None:
+        """Every family's training step calls this: the learning rate; samples/s over all ranks
+        (this step's samples over the time since the previous step's call: one whole step; the first
+        step after a validation includes it); peak GPU memory (GiB)."""
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False,
                  batch_size=batch_size)
+        now = time.perf_counter()
+        last, self._last_step_time = getattr(self, "_last_step_time", None), now
+        if last is not None and now > last:
+            world = self.trainer.world_size if self._trainer is not None else 1
+            self.log("train/samples_per_s", batch_size * world / (now - last), on_step=True, on_epoch=False,
+                     batch_size=batch_size)
+        if self.device.type == "cuda":
+            self.log("train/peak_memory_gib", torch.cuda.max_memory_allocated(self.device) / 2**30, on_step=True,
+                     on_epoch=False, batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:

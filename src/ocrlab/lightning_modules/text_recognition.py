@@ -77,7 +77,7 @@ class TextRecognitionModule(OcrModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for name, value in terms.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=bs)
-        self.log_learning_rate(bs)
+        self.log_step_stats(bs)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

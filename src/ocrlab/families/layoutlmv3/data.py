@@ -60,7 +60,8 @@ class DocumentDataset(Dataset):
         image = self._image(rec) if self.encoder.uses_images else None
         item = self.encoder.encode(rec.words, rec.boxes, rec.labels, image)
         sub = self.labels.po_subtype2id[rec.po_subtype] if rec.po_subtype is not None else IGNORE
-        return {**item, "id": rec.id, "words": list(rec.words), "num_words": len(rec.words),
+        return {**item, "id": rec.id, "image_path": str(rec.image_path), "word_boxes": list(rec.boxes),
+                "words": list(rec.words), "num_words": len(rec.words),
                 "word_labels": list(rec.labels), "doc_type": self.labels.doc_type2id[rec.doc_type], "po_subtype": sub}
 
 

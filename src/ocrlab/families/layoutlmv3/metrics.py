@@ -346,9 +346,13 @@ def classification_report(metrics: torch.nn.ModuleDict, labels) -> tuple[dict[st
     return report, "\n".join(text) + "\n"
 
 
-def document_test_report(metrics: torch.nn.ModuleDict, labels) -> Report:
-    """``classification_report.json|txt``, the confusion matrices, the per-field table."""
+def document_test_report(metrics: torch.nn.ModuleDict, labels, pages: Sequence[dict] = ()) -> Report:
+    """``classification_report.json|txt``, the confusion matrices, the per-field table, and
+    ``pages`` (test rows with ``image``, word ``boxes``, ``truth`` and ``predicted`` labels) drawn
+    with their predicted fields, shown in the ``test/pages`` table."""
     from functools import partial
+
+    from ocrlab.families.layoutlmv3.pages import draw_page
 
     report, text = classification_report(metrics, labels)
     figures = {f"{task}_confusion.png": Figure(f"test/{task}_confusion", partial(
@@ -367,8 +371,18 @@ def document_test_report(metrics: torch.nn.ModuleDict, labels) -> Report:
                                                                    _int_rows(report[task]["confusion_matrix"]))
                   for task, names in (("doc_type", labels.doc_types), ("po_subtype", labels.po_subtypes))
                   if task in report}
+    tables = {"test/fields": fields}
+    if pages:
+        for page in pages:
+            figures[f"pages/{page['id']}.png"] = Figure("test/page", partial(
+                draw_page, image_path=page["image"], boxes=page["boxes"], truth=page["truth"],
+                predicted=page["predicted"]), log=False)
+        tables["test/pages"] = Table(
+            ["page", "id", "doc_type", "predicted_doc_type", "fields_correct", "fields", "predicted_fields"],
+            [[f"pages/{p['id']}.png", p["id"], p["doc_type"], p["predicted_doc_type"], p["fields_correct"], p["fields"],
+              p["predicted_fields"]] for p in pages], image_columns=("page",))
     return Report(files={"classification_report.json": report, "classification_report.txt": text},
-                  tables={"test/fields": fields}, figures=figures, confusion_matrices=confusions)
+                  tables=tables, figures=figures, confusion_matrices=confusions)
 
 
 def _int_rows(matrix: Any) -> list[list[int]]:

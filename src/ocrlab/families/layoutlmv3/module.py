@@ -50,6 +50,9 @@ class LayoutLMv3Multitask(OcrModule):
     task = "documents"
     label_space_keys = ("labels", "tokenizer")
 
+    #: test pages drawn with their predicted fields (the test report's ``test/pages`` table)
+    num_test_pages_drawn = 16
+
     def __init__(self, labels: DocumentLabelMap, tokenizer: DocumentTokenizer,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  encoder: dict | None = None, pretrained: str | None = None, init_from: str | None = None,
@@ -189,7 +192,7 @@ class LayoutLMv3Multitask(OcrModule):
         for name, value in losses.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=name == "loss", prog_bar=name == "loss",
                      batch_size=bs)
-        self.log_learning_rate(bs)
+        self.log_step_stats(bs)
         return losses["loss"]
 
     def _update(self, metrics: nn.ModuleDict, batch: dict, doc, sub, words) -> dict[str, Any]:
@@ -215,6 +218,7 @@ class LayoutLMv3Multitask(OcrModule):
 
     def on_test_epoch_start(self) -> None:
         self.test_rows, self._test_seconds, self._test_docs = [], 0.0, 0
+        self._test_pages: list[dict] = []  # the first pages, drawn with their predicted fields
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         start = time.perf_counter()
@@ -237,6 +241,12 @@ class LayoutLMv3Multitask(OcrModule):
                 "fields": len(truth["fields"]),
                 "predicted_fields": json.dumps(pred["fields"], ensure_ascii=False, sort_keys=True),
             })
+            if len(self._test_pages) < self.num_test_pages_drawn and "image_path" in batch:
+                names = self.labels.labels
+                self._test_pages.append({
+                    **self.test_rows[-1], "image": batch["image_path"][i], "boxes": batch["word_boxes"][i],
+                    "truth": [names[j] for j in batch["word_labels"][i]],
+                    "predicted": [names[j] for j in preds["words"][i].tolist()]})
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(epoch_metrics(self.test_metrics, "test/"))
@@ -244,7 +254,7 @@ class LayoutLMv3Multitask(OcrModule):
         self.log("test/documents", float(self._test_docs), reduce_fx="sum", sync_dist=True)
         # the report's numbers are synced across ranks (collectives: every rank computes them);
         # the TestReports callback writes it on rank 0
-        self.test_report = document_test_report(self.test_metrics, self.labels)
+        self.test_report = document_test_report(self.test_metrics, self.labels, self._test_pages)
         for m in self.test_metrics.values():
             m.reset()
 

@@ -47,7 +47,7 @@ def extraction_report(records: list[dict], quantization: dict[str, Any] | None =
         columns = list(dict.fromkeys(k for values in table.values() for k in values))
         tables[f"test/by_{name}"] = Table([name, *columns],
                                           [[key, *(values.get(c) for c in columns)] for key, values in table.items()])
-        score = next((c for c in ("accuracy", "exact", "f1", "score") if c in columns), None)
+        score = next((c for c in ("accuracy", "field_accuracy") if c in columns), None)
         if score and table:
             keys = list(table)
             figures[f"{score}_by_{name}.png"] = Figure(f"test/{score}_by_{name}", partial(

@@ -160,7 +160,7 @@ class PaddleOCRVL(GenerativeModule):
         loss = self._loss(batch)
         bs = batch["input_ids"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
-        self.log_learning_rate(bs)
+        self.log_step_stats(bs)
         return loss
 
     def generation_inputs(self, batch: dict) -> dict[str, torch.Tensor]:

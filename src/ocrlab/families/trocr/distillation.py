@@ -207,7 +207,7 @@ class TrOCRDistillation(TrOCR):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         for name, value in terms.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=bs)
-        self.log_learning_rate(bs)
+        self.log_step_stats(bs)
         return loss
 
     def _on_policy_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
