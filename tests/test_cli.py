@@ -51,8 +51,7 @@ def test_multirun_two_jobs_two_run_dirs_two_wandb_runs_no_secret(tiny_lines, tmp
     jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
     runs = sorted(tmp_path.rglob("offline-run-*"))
-    # one W&B run per job dir, and the sweep summary's in the sweep dir
-    assert len(runs) == 3 and {r.parent.parent for r in runs} == {*jobs, sweeps[0]}
+    assert len(runs) == 2 and {r.parent.parent for r in runs} == set(jobs)  # one W&B run per job dir
     for job, seed in zip(jobs, (1, 2), strict=True):
         assert (job / "config.yaml").is_file()
         report = json.loads((job / "training_report.json").read_text())
@@ -68,7 +67,7 @@ def test_secret_override_reaches_no_file_of_the_run_dir(tiny_lines, tmp_path):
             *tiny_overrides(tiny_lines, tmp_path / "logs"), "logger=wandb"]
     out = run_cli(args, env={"WANDB_MODE": "offline", "HF_TOKEN": "env-secret-Kd92mmQ"})
     assert out.returncode == 0, out.stderr[-3000:]
-    assert len(list(tmp_path.rglob("offline-run-*"))) == 3  # 2 jobs and the sweep summary
+    assert len(list(tmp_path.rglob("offline-run-*"))) == 2
     assert len(list(tmp_path.rglob("overrides.yaml"))) == 2  # Hydra's own files are there, scrubbed
     assert _files_containing(tmp_path, secret) == []
     assert _files_containing(tmp_path, "env-secret-Kd92mmQ") == []

@@ -59,19 +59,23 @@ def _grid(tiny_lines, tmp_path, lrs: str, logger: str = "csv", extra: tuple[str,
 
 @pytest.mark.slow
 def test_grid_summary_with_a_failed_job_and_wandb_table(tiny_lines, tmp_path):
-    out, sweep = _grid(tiny_lines, tmp_path, "1e-3,-1.0", logger="wandb")
+    out, sweep = _grid(tiny_lines, tmp_path, "-1.0,1e-3", logger="wandb")
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((sweep / sweeps.JSON_FILE).read_text())
     rows = summary["rows"]
-    assert [r["params"]["model.optimizer.lr"] for r in rows] == ["0.001", "-1.0"]
-    assert rows[0]["status"] == "success" and rows[0]["best_value"] is not None
-    assert rows[1]["status"] == "failed" and "learning rate" in rows[1]["error"].lower()
-    assert summary["best"]["job"] == 0 and summary["metric"] == "val/cer"
+    assert [r["params"]["model.optimizer.lr"] for r in rows] == ["-1.0", "0.001"]
+    assert rows[0]["status"] == "failed" and "learning rate" in rows[0]["error"].lower()
+    assert rows[1]["status"] == "success" and rows[1]["best_value"] is not None
+    assert summary["best"]["job"] == 1 and summary["metric"] == "val/cer"
     assert (sweep / sweeps.PLOT_FILE).is_file() and (sweep / sweeps.CSV_FILE).is_file()
-    tables = list(sweep.glob("wandb/offline-run-*/files/media/table/sweep/summary_*.table.json"))
-    assert tables, sorted(str(p) for p in sweep.glob("wandb/**/*"))[:40]
-    table = json.loads(tables[0].read_text())
+    # one W&B run per job; the last one's holds the sweep's table, the failed job a row of it
+    assert len(list(sweep.rglob("offline-run-*"))) == 2
+    tables = list(sweep.glob("1/wandb/offline-run-*/files/media/table/sweep/summary_*.table.json"))
+    assert tables, sorted(str(p) for p in sweep.rglob("*.table.json"))[:40]
+    table = json.loads(max(tables).read_text())
     assert len(table["data"]) == 2 and "status" in table["columns"]
+    status = table["columns"].index("status")
+    assert [row[status] for row in table["data"]] == ["failed", "success"]
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from ocrlab.utils.secrets import scrub, secret_values
 
 
 @contextlib.contextmanager
-def argv_without_secrets() -> Iterator[None]:
+def _argv_without_secrets() -> Iterator[None]:
     original = list(sys.argv)
     secrets = secret_values(overrides=original[1:])
     sys.argv[:] = [scrub(arg, secrets) for arg in original]
@@ -40,7 +40,7 @@ class WandbLogger(_WandbLogger):
             return super().experiment
         if os.environ.get("WANDB_MODE") == "offline" and os.environ.get("WANDB_DATA_DIR") in (None, _data_dir["set"]):
             _data_dir["set"] = os.environ["WANDB_DATA_DIR"] = str(Path(self.save_dir or ".") / "wandb" / "data")
-        with argv_without_secrets():
+        with _argv_without_secrets():
             return super().experiment
 
 

@@ -289,3 +289,24 @@ class ModelParallelStrategy(_HydraJobProcesses, _LightningModelParallelStrategy)
                                   f"{world} devices (trainer.devices x trainer.num_nodes)")
             self._data_parallel_size = world // tp
         super().setup_environment()
+
+
+def gradient_norm(module: pl.LightningModule) -> torch.Tensor | None:
+    """The 2-norm of all of ``module``'s gradients (before clipping); under FSDP over every rank's
+    shard (a collective: every rank calls it). ``None`` when there is no gradient."""
+    import math
+
+    from pytorch_lightning.utilities import grad_norm
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.tensor import DTensor
+
+    model = module.trainer.model
+    if isinstance(model, FullyShardedDataParallel):
+        return model.clip_grad_norm_(math.inf)  # FSDP1's norm over all shards; scales by 1
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    if any(isinstance(g, DTensor) for g in grads):  # FSDP2
+        norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        return norm.full_tensor() if isinstance(norm, DTensor) else norm
+    return grad_norm(module, norm_type=2).get("grad_2.0_norm_total")

@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import grad_norm
 
 from ocrlab.errors import CheckpointError, ConfigError
 from ocrlab.lightning_modules.resume import (
@@ -42,6 +41,7 @@ from ocrlab.model_files import (
     retarget,
 )
 from ocrlab.reports import Report
+from ocrlab.strategies import gradient_norm
 from ocrlab.utils.io import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -253,43 +253,22 @@ class OcrModule(pl.LightningModule):
                             gradient_clip_algorithm=gradient_clip_algorithm)
 
     def log_step_stats(self, batch_size: int) -> None:
-        """Every family's training step calls this: the learning rate; samples/s over all ranks
-        (this step's samples over the time since the previous step's call: one whole step; the first
-        step after a validation includes it); peak GPU memory (GiB)."""
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False,
-                 batch_size=batch_size)
-        now = time.perf_counter()
-        last, self._last_step_time = getattr(self, "_last_step_time", None), now
+        """Every family's training step calls this: lr; samples/s over all ranks (the batch over the
+        time since the previous call: a whole step); peak GPU memory (GiB)."""
+        stats = {"train/lr": self.optimizers().param_groups[0]["lr"]}
+        now, last = time.perf_counter(), getattr(self, "_last_step_time", None)
+        self._last_step_time = now
         if last is not None and now > last:
-            world = self.trainer.world_size if self._trainer is not None else 1
-            self.log("train/samples_per_s", batch_size * world / (now - last), on_step=True, on_epoch=False,
-                     batch_size=batch_size)
+            stats["train/samples_per_s"] = batch_size * self.trainer.world_size / (now - last)
         if self.device.type == "cuda":
-            self.log("train/peak_memory_gib", torch.cuda.max_memory_allocated(self.device) / 2**30, on_step=True,
-                     on_epoch=False, batch_size=batch_size)
+            stats["train/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self.log_dict(stats, on_step=True, on_epoch=False, batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
-            norm = self.gradient_norm()
+            norm = gradient_norm(self)
             if norm is not None:
                 self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
-
-    def gradient_norm(self) -> torch.Tensor | None:
-        """The 2-norm of all gradients (before clipping); under FSDP over every rank's shard
-        (a collective: every rank calls it). ``None`` when there is no gradient."""
-        from torch.distributed.fsdp import FullyShardedDataParallel
-        from torch.distributed.tensor import DTensor
-
-        model = self.trainer.model
-        if isinstance(model, FullyShardedDataParallel):
-            return model.clip_grad_norm_(math.inf)  # FSDP1's norm over all shards; scales by 1
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
-            return None
-        if any(isinstance(g, DTensor) for g in grads):  # FSDP2
-            norm = torch.nn.utils.get_total_norm(grads, 2.0)
-            return norm.full_tensor() if isinstance(norm, DTensor) else norm
-        return grad_norm(self, norm_type=2).get("grad_2.0_norm_total")
 
     # -- quantized inference ------------------------------------------------------------------
     def quantized(self, mode: str) -> OcrModule:

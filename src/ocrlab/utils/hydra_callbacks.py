@@ -77,8 +77,8 @@ class _ScrubFilter(logging.Filter):
 
 class WriteSweepSummary(Callback):
     """At the end of a multirun: ``sweep_summary.{json,csv,md,png}`` in the sweep dir
-    (:mod:`ocrlab.sweeps`), the table to W&B in the sweep's group when the jobs logged there, and
-    a non-zero exit when no job succeeded."""
+    (:mod:`ocrlab.sweeps`) and a non-zero exit when no job succeeded. (The table reaches W&B in
+    the jobs' own runs: :class:`~ocrlab.callbacks.SweepTable`.)"""
 
     def __init__(self, report_file: str = "training_report.json"):
         self.report_file = report_file
@@ -95,43 +95,6 @@ class WriteSweepSummary(Callback):
         best = (f"best: job {summary.best.job} ({summary.metric} {summary.best.best_value:.6g})"
                 if summary.best else "no job scored")
         log.info("sweep summary: %s (%s)", paths["markdown"], best)
-        _log_summary_to_wandb(config, summary, paths, log)
         if summary.all_failed:
             log.error("all %d jobs of the sweep failed: see %s", len(summary.rows), paths["markdown"])
             raise SystemExit(1)
-
-
-def _log_summary_to_wandb(config: DictConfig, summary: Any, paths: dict[str, Path], log: logging.Logger) -> None:
-    """The summary table (and plot) as a W&B run of its own in the jobs' group (offline unless
-    ``WANDB_MODE`` says otherwise), when the jobs used the W&B logger."""
-    wandb_cfg = (config.get("logger") or {}).get("wandb")
-    if wandb_cfg is None:
-        return
-    import os
-
-    import wandb
-
-    from ocrlab import sweeps
-    from ocrlab.loggers import argv_without_secrets
-    from ocrlab.utils.resolvers import wandb_group_of
-
-    group = wandb_group_of(config.hydra)  # the jobs' own (conf/logger/wandb.yaml)
-    columns, rows = sweeps.table(summary)
-    with argv_without_secrets():  # W&B copies the command line into the run's metadata
-        run = wandb.init(project=wandb_cfg.get("project"), entity=wandb_cfg.get("entity"), group=group,
-                         job_type="sweep_summary", name=f"{group}-summary", dir=str(config.hydra.sweep.dir),
-                         mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new",
-                         config={"sweep_dir": summary.sweep_dir, "metric": summary.metric, "mode": summary.mode})
-    try:
-        run.log({"sweep/summary": wandb.Table(columns=columns, data=[[_plain(v) for v in r] for r in rows])})
-        if "plot" in paths:
-            run.log({"sweep/metric_vs_params": wandb.Image(str(paths["plot"]))})
-        if summary.best is not None:
-            run.summary.update({"best_job": summary.best.job, f"best/{summary.metric}": summary.best.best_value})
-    finally:
-        run.finish()
-    log.info("sweep summary logged to W&B (group %s, %s)", group, run.dir)
-
-
-def _plain(value: Any) -> Any:
-    return value if value is None or isinstance(value, (int, float, str)) else str(value)

@@ -27,18 +27,24 @@ def run_id() -> str:
 def wandb_group() -> str:
     """The experiment name for a single run; ``<experiment>-<sweep dir name>`` for a multirun."""
     from hydra.core.hydra_config import HydraConfig
-
-    return wandb_group_of(HydraConfig.get())
-
-
-def wandb_group_of(hc) -> str:
-    """:func:`wandb_group` from a config's ``hydra`` node (where no HydraConfig is set)."""
     from hydra.types import RunMode
 
+    hc = HydraConfig.get()
     experiment = hc.runtime.choices.get("experiment") or hc.job.config_name
     if hc.mode == RunMode.MULTIRUN:
         return f"{experiment}-{os.path.basename(os.path.normpath(hc.sweep.dir))}"
     return experiment
+
+
+def sweep_dir() -> str | None:
+    """``${ocrlab.sweep_dir:}``: the multirun's sweep dir; None in a single run (or without Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    return str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
 
 
 def required(what: str = "") -> str:
@@ -66,6 +72,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("ocrlab.required", required)
     if not OmegaConf.has_resolver("ocrlab.gpus_per_node"):
         OmegaConf.register_new_resolver("ocrlab.gpus_per_node", gpus_per_node)
+    if not OmegaConf.has_resolver("ocrlab.sweep_dir"):
+        OmegaConf.register_new_resolver("ocrlab.sweep_dir", sweep_dir)
     if not OmegaConf.has_resolver("ocrlab.wandb_group"):
         OmegaConf.register_new_resolver("ocrlab.wandb_group", wandb_group)
 
