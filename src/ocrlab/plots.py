@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ocrlab.utils.io import atomic_write
 
@@ -45,9 +44,3 @@ def curves(path: Path, panels: dict[str, dict[str, Sequence[tuple[int, float]]]]
     fig.suptitle(title)
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
-
-def finite(value: Any) -> bool:
-    try:
-        return float(value) == float(value) and abs(float(value)) != float("inf")
-    except (TypeError, ValueError):
-        return False

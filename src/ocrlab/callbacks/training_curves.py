@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,14 @@ class TrainingCurves(pl.Callback):
         for key, value in metrics.items():
             # logged on step and epoch: "<key>_step" is this step's value ("<key>" the last one shown)
             if (key.startswith("train/") and not key.endswith("_epoch") and f"{key}_step" not in metrics
-                    and plots.finite(value)):
+                    and _finite(value)):
                 self.train.setdefault(key.removesuffix("_step"), []).append((step, float(value)))
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         for key, value in trainer.callback_metrics.items():
-            if key.startswith("val/") and plots.finite(value):
+            if key.startswith("val/") and _finite(value):
                 points = self.val.setdefault(key, [])
                 points[:] = [p for p in points if p[0] != trainer.global_step] + [(trainer.global_step, float(value))]
 
@@ -83,3 +84,10 @@ class TrainingCurves(pl.Callback):
                     logger.log_image(key="training_curves", images=[str(png)], step=trainer.global_step)
         log.info("training curves written to %s", png)
         return png
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

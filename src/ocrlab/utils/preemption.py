@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,11 +46,6 @@ def set_training(running: bool) -> None:
 
 def pending() -> bool:
     return _state["pending"] is not None
-
-
-def request_stop(signum: int = signal.SIGUSR2, handler: Callable | None = None) -> None:
-    """Mark a stop as pending, as a received signal would (``handler`` runs on :func:`proceed`)."""
-    _state["pending"] = (handler, signum, None)
 
 
 def proceed() -> None:
