@@ -9,12 +9,16 @@ machine; the second does not. So the search has two phases:
 
 ``train`` (anywhere: the same CPU, or a GPU machine to run many candidates at once): each
 candidate trains for ``budget_fraction x --budget-min x 60 / s_per_step`` steps, a full cosine
-schedule, and its final weights are scored on the held-out-font test set of time_to_quality
-(same data, same scoring). Running on another device changes nothing the steps compute, only
-how fast: the phase forces one torch thread + two loader workers per job and
-``model.channels_last=false`` (NHWC is slow on CUDA), none of which changes the math.
+schedule, and its final weights are scored on the held-out-typeface test sets of
+``bench/unseen_typefaces.py`` (clean, degraded, small_noisy; the same held-out families, lines
+and scoring). Each candidate trains on its own data settings minus the held-out families
+(``unseen_typefaces.held_out_data``), so candidates may change the data too (pool shares, line
+style, text length). The search ranks by ``--objective`` (default: the mean CER of the three
+variants). Running on another device changes nothing the steps compute, only how fast: the
+phase forces one torch thread + two loader workers per job and ``model.channels_last=false``
+(NHWC is slow on CUDA), none of which changes the math.
 
-The winner still has to be confirmed by ``bench/time_to_quality.py`` on the target CPU.
+The winner still has to be confirmed by ``bench/unseen_typefaces.py`` on the target CPU.
 
     python bench/recipe_search.py calibrate                         # ~1 min a candidate
     python bench/recipe_search.py train --calibration bench/results/recipe_search_calibration.json \\
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 import time_to_quality as ttq
+import unseen_typefaces as unseen
 
 NAME = "recipe_search"
 
@@ -76,30 +81,43 @@ def main() -> None:
                         help="train: share of the budget given to steps (as time_to_quality --budget-fraction)")
     parser.add_argument("--accelerator", default="cpu", help="train: trainer.accelerator of the jobs (cpu, gpu)")
     parser.add_argument("--parallel", type=int, default=1, help="train: jobs at once")
-    common.add_held_out_font_options(parser)
+    parser.add_argument("--held-out", nargs="+", default=unseen.HELD_OUT, metavar="FAMILY",
+                        help="typeface families no candidate trains on; the test sets are drawn in them")
+    parser.add_argument("--objective", choices=[*unseen.VARIANTS, "mean"], default="mean",
+                        help="the held-out CER the search ranks by")
+    parser.add_argument("--lines", type=int, default=500, help="lines per held-out test set")
+    parser.add_argument("--max-chars", type=int, default=40, help="longest test line")
+    parser.add_argument("--test-seed", type=int, default=101)
+    parser.add_argument("--workers", type=int, default=2, help="test data generation processes")
     args = parser.parse_args()
-    common.apply_quick(args, parser, {"calibration_steps": 2, "budget_min": 0.05, "train_lines": 48, "val_lines": 8,
-                                      "test_lines": 12, "workers": 1, "only": ["default", "lr 4e-3"]})
+    common.apply_quick(args, parser, {"calibration_steps": 2, "budget_min": 0.05, "lines": 12, "max_chars": 16,
+                                      "workers": 1, "only": ["default", "lr 4e-3"]})
     unknown = set(args.only or []) - set(CANDIDATES)
     if unknown:
         parser.error(f"unknown candidates {sorted(unknown)}; known: {list(CANDIDATES)}")
     names = args.only or list(CANDIDATES)
     if args.quick and args.calibration == parser.get_default("calibration"):
         args.calibration = args.calibration.with_suffix(".quick.json")
-    train_dir, _, test_dir, _ = common.held_out_font_datasets(args, progress=not args.quick)
-    base = [*common.run_overrides(args.experiment), *common.data_overrides(train_dir), "test=false",
-            "++trainer.max_time=null", *(["data.batch_size=8"] if args.quick else [])]
+    base = [*common.run_overrides(args.experiment), "test=false", "++trainer.max_time=null",
+            *(["data.batch_size=8", "data.synth.splits.train=64", "data.synth.splits.val=8", "data.synth.splits.test=8",
+               "trainer.val_check_interval=2", "++trainer.limit_val_batches=1"] if args.quick else [])]
+    with tempfile.TemporaryDirectory(prefix="recipe_search_compose_") as tmp:
+        overrides = {n: [*base, *CANDIDATES[n]] for n in names}
+        overrides = {n: [*o, *unseen.held_out_data(o, args.held_out, Path(tmp))[0]] for n, o in overrides.items()}
     if args.phase == "calibrate":
-        calibrate(args, names, base)
+        calibrate(args, overrides)
     else:
-        train_all(args, names, base, test_dir)
+        tests = {v: t for v, t in unseen.test_sets(args.held_out, args.lines, args.max_chars, args.test_seed,
+                                                    args.workers, progress=not args.quick).items()
+                 if t["group"] == "held-out"}
+        train_all(args, overrides, tests)
 
 
-def calibrate(args, names: list[str], base: list[str]) -> None:
+def calibrate(args, overrides: dict[str, list[str]]) -> None:
     common.warn_if_busy()
     steps = {}
-    for name in names:
-        c = ttq.calibrate([*base, *CANDIDATES[name]], args.calibration_steps, warmup=1 if args.quick else 5)
+    for name, candidate in overrides.items():
+        c = ttq.calibrate(candidate, args.calibration_steps, warmup=1 if args.quick else 5)
         steps[name] = c["s_per_step"]
         print(f"{name:50s} {1000 * c['s_per_step']:7.1f} ms/step", flush=True)
     rows = [[n, 1000 * s] for n, s in steps.items()]
@@ -111,7 +129,8 @@ def calibrate(args, names: list[str], base: list[str]) -> None:
     print(f"train phase: python bench/recipe_search.py train --calibration {written_as.output}")
 
 
-def train_all(args, names: list[str], base: list[str], test_dir: Path) -> None:
+def train_all(args, overrides: dict[str, list[str]], tests: dict[str, dict]) -> None:
+    names = list(overrides)
     if not args.calibration.is_file():
         sys.exit(f"{NAME}: no calibration at {args.calibration}; run `python bench/recipe_search.py calibrate` "
                  "on the target CPU first")
@@ -130,11 +149,12 @@ def train_all(args, names: list[str], base: list[str], test_dir: Path) -> None:
         while queue or running:
             while queue and len(running) < args.parallel:
                 name, steps = queue.pop(0)
-                overrides = [*base, *CANDIDATES[name], *TRAIN_PHASE_OVERRIDES, f"++trainer.max_steps={steps}",
-                             f"trainer.accelerator={args.accelerator}"]
+                job = [*overrides[name], *TRAIN_PHASE_OVERRIDES, f"++trainer.max_steps={steps}",
+                       f"trainer.accelerator={args.accelerator}"]
                 out = Path(tmp) / f"{len(jobs) - len(queue)}.json"
+                sets = {v: str(t["dir"]) for v, t in tests.items()}
                 with open(out.with_suffix(".log"), "w") as log:  # the child keeps its own descriptor
-                    proc = subprocess.Popen([sys.executable, __file__, "_job", json.dumps(overrides), str(test_dir),
+                    proc = subprocess.Popen([sys.executable, __file__, "_job", json.dumps(job), json.dumps(sets),
                                              str(out)], stdout=log, stderr=subprocess.STDOUT)
                 running.append((name, proc, out))
             time.sleep(1.0)
@@ -146,26 +166,33 @@ def train_all(args, names: list[str], base: list[str], test_dir: Path) -> None:
                         other.kill()
                     tail = out.with_suffix(".log").read_text()[-3000:]
                     sys.exit(f"{NAME}: candidate {name!r} failed (exit {proc.returncode}):\n{tail}")
-                results[name] = {"steps": jobs[name], "s_per_step_cpu": s_per_step[name], **json.loads(out.read_text())}
-                print(f"{name:50s} steps {jobs[name]:6d}  test/cer {results[name]['test/cer']:.4f}", flush=True)
-    ordered = {n: results[n] for n in names}
-    rows = [[n, r["steps"], 1000 * r["s_per_step_cpu"], r["test/cer"], r["test/acc"], r["final_val_cer"]]
-            for n, r in ordered.items()]
+                r = json.loads(out.read_text())
+                cers = [r["held_out"][v]["cer"] for v in r["held_out"]]
+                r["objective"] = sum(cers) / len(cers) if args.objective == "mean" else r["held_out"][args.objective]["cer"]
+                results[name] = {"steps": jobs[name], "s_per_step_cpu": s_per_step[name], **r}
+                print(f"{name:50s} steps {jobs[name]:6d}  {args.objective} held-out CER {r['objective']:.4f}", flush=True)
+    ordered = dict(sorted(results.items(), key=lambda item: item[1]["objective"]))
+    variants = list(tests)
+    rows = [[n, r["steps"], 1000 * r["s_per_step_cpu"], r["objective"], *(r["held_out"][v]["cer"] for v in variants),
+             r["held_out"][variants[0]]["acc"], r["final_val_cer"]] for n, r in ordered.items()]
     common.print_table(
-        f"{NAME}: {args.budget_min:g} CPU min each (x{args.budget_fraction} for steps), held-out font "
-        f"{args.holdout_font}, trained on {args.accelerator}",
-        ["candidate", "steps", "CPU ms/step", "test CER", "test acc", "last val CER"], rows,
+        f"{NAME}: {args.budget_min:g} CPU min each (x{args.budget_fraction} for steps), held-out typefaces "
+        f"{args.held_out}, trained on {args.accelerator}; best first",
+        ["candidate", "steps", "CPU ms/step", f"{args.objective} CER", *(f"{v} CER" for v in variants),
+         f"{variants[0]} acc", "last val CER"], rows,
         caption=f"{time.time() - start:.0f} s" + ("\n--quick: tiny smoke run, the figures mean nothing"
                                                   if args.quick else ""))
     common.write_results(NAME, args, {"candidates": ordered, "calibration_file": str(args.calibration),
                                       "calibration_machine": calibration.get("machine")},
                          {"steps": "int(budget_fraction * budget_min * 60 / s_per_step) from the calibration",
                           "train_phase_overrides": TRAIN_PHASE_OVERRIDES,
-                          "scoring": "time_to_quality.evaluate_marks on the final weights"})
+                          "scoring": "unseen_typefaces.score_model on the final weights, held-out sets only",
+                          "objective": args.objective, "held_out": args.held_out})
 
 
-def run_job(overrides: list[str], test_dir: Path, out: Path) -> None:
-    """One candidate (a subprocess of the train phase): train, save, score, write JSON to ``out``."""
+def run_job(overrides: list[str], tests: dict[str, str], out: Path) -> None:
+    """One candidate (a subprocess of the train phase): train, save, score on the held-out sets,
+    write JSON to ``out``."""
     from ocrlab.callbacks import TrainingReport
     from ocrlab.training import train
 
@@ -176,11 +203,13 @@ def run_job(overrides: list[str], test_dir: Path, out: Path) -> None:
     train_s = time.time() - start
     checkpoint = run_dir / "final.ckpt"
     objects["trainer"].save_checkpoint(checkpoint)
-    scored = ttq.evaluate_marks(cfg, [{"path": str(checkpoint)}], test_dir)[0]
+    held_out = {}
+    for name, test_dir in tests.items():
+        scored = unseen.score_model(checkpoint, {"dir": Path(test_dir), "split": "test"})
+        held_out[name.removeprefix("held-out ")] = {k: scored[k] for k in ("cer", "acc", "wer", "lines")}
     report = next((cb for cb in objects["callbacks"] if isinstance(cb, TrainingReport)), None)
     val = [h["val/cer"] for h in (report.history if report else []) if "val/cer" in h]
-    out.write_text(json.dumps({**{k: v for k, v in scored.items() if k.startswith("test/")},
-                               "train_s": train_s, "val_cer_history": val,
+    out.write_text(json.dumps({"held_out": held_out, "train_s": train_s, "val_cer_history": val,
                                "final_val_cer": val[-1] if val else None, "run_dir": str(run_dir),
                                "overrides": overrides}))
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Set up ocrlab on a fresh Debian/Ubuntu machine: system packages (Thai fonts, Tesseract for the
-# baseline), then a virtual environment in .venv with the project installed (editable) and all
-# extras. Idempotent: a second run only checks.
+# Set up ocrlab on a fresh Debian/Ubuntu machine: system packages (the Thai typeface pool: TLWG,
+# Arundina, Noto; Tesseract for the baseline), then a virtual environment in .venv with the
+# project installed (editable) and all extras. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fonts-thai-tlwg fonts-ipaexfont-gothic tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng)
+APT_PACKAGES=(fonts-thai-tlwg fonts-arundina fonts-noto-core fonts-ipaexfont-gothic tesseract-ocr tesseract-ocr-tha tesseract-ocr-eng)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

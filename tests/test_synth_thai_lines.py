@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ocrlab.synth import thai_lines
+from ocrlab.synth import line_render, thai_lines
 from ocrlab.synth.cli import main
 from ocrlab.synth.dataset import DatasetIncompleteError, read_dataset_info, read_manifest, verify_dataset
 from ocrlab.synth.degrade import DEGRADATIONS, DegradationConfig, Degrader
@@ -269,7 +269,7 @@ def test_stacked_marks_are_inside_the_image(text: str) -> None:
 
 
 def test_render_refuses_to_run_without_raqm(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(thai_lines.features, "check_feature", lambda name: False)
+    monkeypatch.setattr(line_render.features, "check_feature", lambda name: False)
     font = discover_fonts(include=["Sarabun"])[0]
     with pytest.raises(RaqmUnavailableError, match="RAQM"):
         render_line("กี่", font.path, 24, np.random.default_rng(0))

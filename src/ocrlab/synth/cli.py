@@ -48,7 +48,10 @@ def _add_thai_lines(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-chars", type=int, default=5)
     parser.add_argument("--max-chars", type=int, default=40)
     parser.add_argument("--image-format", choices=("png", "jpg"), default="png")
-    parser.add_argument("--clean", action="store_true", help="no degradations (clean renders)")
+    parser.add_argument("--font-share", nargs="+", metavar="FAMILY=SHARE", default=None,
+                        help="the typeface pool and each family's share of the lines, e.g. 'Sarabun=2' 'Noto Sans "
+                             "Thai=1' (default: every installed family that draws Thai, equal shares)")
+    parser.add_argument("--clean", action="store_true", help="no line style effects and no degradations (clean renders)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=_run_thai_lines)
 
@@ -56,6 +59,7 @@ def _add_thai_lines(subparsers: argparse._SubParsersAction) -> None:
 def _run_thai_lines(args: argparse.Namespace) -> int:
     from ocrlab.synth.degrade import DegradationConfig
     from ocrlab.synth.fonts import FontNotFoundError
+    from ocrlab.synth.line_render import LineStyle
     from ocrlab.synth.thai_lines import (
         DatasetMismatchError,
         RaqmUnavailableError,
@@ -72,6 +76,12 @@ def _run_thai_lines(args: argparse.Namespace) -> int:
     else:
         requested = {"train": args.train, "val": args.val, "test": args.test}
         splits = {name: n for name, n in requested.items() if name == "train" or n != 0}
+    shares = None
+    if args.font_share:
+        try:
+            shares = {family.strip(): float(share) for family, share in (item.rsplit("=", 1) for item in args.font_share)}
+        except ValueError:
+            raise CommandError(f"--font-share expects FAMILY=SHARE items, got {args.font_share}") from None
     try:
         output_dir = ensure_thai_lines(
             args.output_dir,
@@ -82,6 +92,8 @@ def _run_thai_lines(args: argparse.Namespace) -> int:
             fonts_exclude=args.font_exclude,
             font_size=tuple(args.font_size),
             degradations=DegradationConfig.none() if args.clean else None,
+            style=LineStyle.none() if args.clean else None,
+            font_shares=shares,
             min_chars=args.min_chars,
             max_chars=args.max_chars,
             image_format=args.image_format,

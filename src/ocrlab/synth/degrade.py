@@ -4,7 +4,7 @@ Works on images of any size (text lines now, whole document pages later). A
 :class:`DegradationConfig` holds, for each degradation, the probability of applying it
 (``<name>_p``) and the range its strength is drawn from; a :class:`Degrader` applies them in a
 fixed, physically plausible order: paper background, brightness/contrast, rotation,
-perspective, gaussian blur, motion blur, down-then-up scaling, gaussian noise, salt-and-pepper
+perspective, gaussian blur, defocus (disk) blur, motion blur, down-then-up scaling, gaussian noise, salt-and-pepper
 noise, JPEG re-compression.
 
 ``Degrader(config)(image, rng)`` is a pure function of the image and the generator's state.
@@ -30,6 +30,7 @@ DEGRADATIONS: tuple[str, ...] = (
     "rotation",
     "perspective",
     "gaussian_blur",
+    "defocus",
     "motion_blur",
     "downscale",
     "gaussian_noise",
@@ -65,6 +66,9 @@ class DegradationConfig:
     perspective_strength: Range = (0.005, 0.03)
     gaussian_blur_p: float = 0.3
     gaussian_blur_radius: Range = (0.3, 1.0)
+    # A camera out of focus: a uniform disk kernel (flatter than a gaussian, rings at edges).
+    defocus_p: float = 0.05
+    defocus_radius: Range = (1.0, 2.5)  # pixels
     motion_blur_p: float = 0.1
     motion_blur_length: Range = (1.5, 4.0)  # pixels
     downscale_p: float = 0.2
@@ -94,7 +98,8 @@ class DegradationConfig:
             raise ValueError(f"degradation downscale_factor={self.downscale_factor}: must lie in (0, 1]")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
             raise ValueError(f"degradation jpeg_quality={self.jpeg_quality}: must lie in [1, 100]")
-        if min(self.gaussian_blur_radius + self.motion_blur_length + self.gaussian_noise_sigma) < 0:
+        if min(self.gaussian_blur_radius + self.defocus_radius + self.motion_blur_length
+               + self.gaussian_noise_sigma) < 0:
             raise ValueError("degradation blur radius/length and noise sigma must be >= 0")
 
     @classmethod
@@ -228,6 +233,12 @@ class Degrader:
     def _gaussian_blur(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.filter(ImageFilter.GaussianBlur(rng.uniform(*self.config.gaussian_blur_radius)))
 
+    def _defocus(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        radius = rng.uniform(*self.config.defocus_radius)
+        r = int(np.ceil(radius))
+        offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= radius**2]
+        return _mean_of_shifts(image, offsets, r)
+
     def _motion_blur(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         length = rng.uniform(*self.config.motion_blur_length)
         angle = rng.uniform(0, np.pi)
@@ -236,14 +247,7 @@ class Degrader:
             (round(t * np.sin(angle)), round(t * np.cos(angle)))
             for t in np.linspace(-length / 2, length / 2, steps)
         }
-        pad = int(np.ceil(length / 2)) + 1
-        x = _to_float(image)
-        padded = np.pad(x, ((pad, pad), (pad, pad)) + ((0, 0),) * (x.ndim - 2), mode="edge")
-        h, w = x.shape[:2]
-        acc = np.zeros_like(x)
-        for oy, ox in sorted(offsets):
-            acc += padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w]
-        return _from_float(acc / len(offsets), image.mode)
+        return _mean_of_shifts(image, sorted(offsets), int(np.ceil(length / 2)) + 1)
 
     def _downscale(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         factor = rng.uniform(*self.config.downscale_factor)
@@ -274,6 +278,17 @@ class Degrader:
         buf.seek(0)
         with Image.open(buf) as jpeg:
             return jpeg.convert(image.mode)
+
+
+def _mean_of_shifts(image: Image.Image, offsets, pad: int) -> Image.Image:
+    """The mean of the image shifted by each (dy, dx): a blur with that kernel, edges repeated."""
+    x = _to_float(image)
+    padded = np.pad(x, ((pad, pad), (pad, pad)) + ((0, 0),) * (x.ndim - 2), mode="edge")
+    h, w = x.shape[:2]
+    acc = np.zeros_like(x)
+    for oy, ox in offsets:
+        acc += padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w]
+    return _from_float(acc / len(offsets), image.mode)
 
 
 def _to_float(image: Image.Image) -> np.ndarray:

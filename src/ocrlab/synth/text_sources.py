@@ -3,7 +3,8 @@
 :class:`ThaiLineTextSampler` builds a line from tokens drawn from a weighted mixture of kinds
 (:data:`TOKEN_KINDS`): Thai dictionary words (``pythainlp.corpus.thai_words()``, 62k words,
 CC0) and business terms, numbers, dates in Thai and Gregorian forms, amounts, document codes,
-short Latin words, Thai-digit numbers and punctuation. Every line is normalized
+short Latin words, Thai-digit numbers, punctuation, and the names, addresses and company names
+documents hold (``faker``'s ``th_TH`` and ``en_US`` providers, reseeded from the line's generator). Every line is normalized
 (:func:`normalize_text`) and inside :meth:`Charset.thai`; its length in code points (marks
 count) lies in ``[min_chars, max_chars]``.
 """
@@ -63,6 +64,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "latin_word": 0.06,
     "thai_digits": 0.02,
     "punctuation": 0.04,
+    "person_name": 0.04,
+    "address": 0.04,
+    "company": 0.03,
 }
 TOKEN_KINDS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
 T = TypeVar("T")
@@ -149,7 +153,9 @@ class ThaiLineTextSampler:
 
     def _token(self, rng: np.random.Generator) -> str:
         kind = self._kinds[int(rng.choice(len(self._kinds), p=self._probs))]
-        return self._makers[kind](rng)
+        token = self._makers[kind](rng)
+        # faker's words may hold characters outside the charset (other scripts, typographic marks)
+        return token if not self._charset.unknown_chars(token) else self._thai_words(rng)
 
     # -- token makers ---------------------------------------------------------------------
     def _thai_words(self, rng: np.random.Generator) -> str:
@@ -243,6 +249,27 @@ class ThaiLineTextSampler:
 
     def _punctuation(self, rng: np.random.Generator) -> str:
         return _pick(rng, PUNCTUATION)
+
+    def _person_name(self, rng: np.random.Generator) -> str:
+        if rng.random() < 0.2:  # Latin names on Thai documents: foreign customers, signatories
+            return self._faker("en_US", rng).name()
+        title = _pick(rng, ("", "", "นาย", "นาง", "นางสาว", "คุณ"))
+        return title + self._faker("th_TH", rng).name()
+
+    def _address(self, rng: np.random.Generator) -> str:
+        # One printed line of a multi-line address: the street part or the district/province part.
+        lines = self._faker("th_TH", rng).address().splitlines()
+        return " ".join(lines) if rng.random() < 0.5 else _pick(rng, lines)
+
+    def _company(self, rng: np.random.Generator) -> str:
+        return self._faker("th_TH", rng).company()
+
+    def _faker(self, locale: str, rng: np.random.Generator):
+        from ocrlab.synth.sampling import faker_for
+
+        fake = faker_for(locale)
+        fake.seed_instance(int(rng.integers(2**31)))
+        return fake
 
 
 def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:

@@ -3,7 +3,8 @@
 Written by the shared writer (:func:`ocrlab.synth.dataset.write_dataset`), like every generator::
 
     dataset.json             kind "thai-lines", the spec, complete flag, checksums of the label files
-    manifest.jsonl           one line per image, in order: index, files {path: sha256}, split, label, font
+    manifest.jsonl           one line per image, in order: index, files {path: sha256}, split, label,
+                             font (file name), family
     train.txt                PaddleOCR label file: ``images/train/000000.png<TAB>label`` per line
     images/train/000000.png  RGB line image
     ...                      one label file and image folder per split
@@ -13,8 +14,16 @@ files holds all its images. An interrupted run resumes from the first image the 
 not list; :func:`ocrlab.synth.dataset.verify_dataset` checks every image and label file.
 
 The spec holds every argument that changes the bytes written (seed, split counts, font filters,
-font sizes, the full resolved degradation config, text lengths and weights, image format) plus
-``generator``, ``format_version`` and the candidate fonts (family, style, file name, sha256).
+the typeface pool's shares and fallbacks, font sizes, the line style and degradation configs,
+text lengths and weights, image format) plus ``generator``, ``format_version`` and the pool's
+faces (family, style, file name, sha256, fallback, the characters a face cannot draw, its share
+of the lines and its family's).
+
+Typefaces: each line draws a face by share (a family's share split over its styles) among the
+faces that can draw that line; a Thai-only face takes the characters it lacks from its fallback
+family (:mod:`ocrlab.synth.fonts`). Then the line style (:mod:`ocrlab.synth.line_render`: small
+print, letter spacing, bold, stroke width, slant, warping, underlines, table rules, neighbouring
+lines) and the degradations (:mod:`ocrlab.synth.degrade`).
 Arguments that do not change bytes (``workers``, ``progress``) are not part of it. System fonts
 differ between machines, so use ``fonts_include=["Sarabun", "Kanit", "Prompt"]`` (always
 installed) where datasets must be byte-identical across machines.
@@ -28,7 +37,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import functools
 import hashlib
 import io
 import itertools
@@ -39,15 +47,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, features
+from PIL import Image
 
 from ocrlab.synth.dataset import DatasetConflictError, Sample, iter_manifest, read_dataset_info, write_dataset
 from ocrlab.synth.degrade import DegradationConfig, Degrader
-from ocrlab.synth.fonts import FontRecord, discover_fonts
+from ocrlab.synth.fonts import (
+    DEFAULT_FALLBACKS,
+    FAMILY_SOURCES,
+    FontNotFoundError,
+    FontRecord,
+    discover_fonts,
+)
+from ocrlab.synth.line_render import LineStyle, RaqmUnavailableError, render_line, require_raqm
 from ocrlab.synth.text_sources import ThaiLineTextSampler
 
+__all__ = ["RaqmUnavailableError", "build_spec", "generate_thai_lines", "render_line", "require_raqm"]
+
 GENERATOR = "ocrlab.synth.thai_lines"
-FORMAT_VERSION = 2  # 2: the shared dataset writer (dataset.json, manifest.jsonl)
+FORMAT_VERSION = 3  # 2: the shared dataset writer (dataset.json, manifest.jsonl); 3: font pool shares, line style
 KIND = "thai-lines"
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG"}
 DEFAULT_SPLITS: Mapping[str, int] = {"train": 10_000, "val": 1_000, "test": 1_000}
@@ -55,69 +72,8 @@ SPLIT_NAME = re.compile(r"[a-z0-9_]+")
 FONT_SIZE_LIMITS = (8, 200)
 
 
-class RaqmUnavailableError(RuntimeError):
-    """Pillow was built without libraqm: Thai cannot be shaped correctly."""
-
-
 # One error for "the directory holds something else", whichever generator writes it.
 DatasetMismatchError = DatasetConflictError
-
-
-# -- rendering ------------------------------------------------------------------------------
-def render_line(
-    text: str,
-    font_path: str | os.PathLike[str],
-    font_size: int,
-    rng: np.random.Generator,
-    degrader: Degrader | None = None,
-) -> Image.Image:
-    """One RGB line image: ``text`` in the font, a random margin on each side, then degraded.
-
-    The canvas is the ink box from ``font.getbbox`` under RAQM (which includes stacked upper
-    and lower marks) plus margins of 5-35 % of the font size vertically and 10-60 %
-    horizontally, at least 2 px, so no mark touches the border before degradation.
-    """
-    if not text:
-        raise ValueError("cannot render an empty line")
-    require_raqm()
-    font = _load_font(os.fspath(font_path), int(font_size))
-    left, top, right, bottom = font.getbbox(text)
-    margin_left, margin_right = (max(2, round(m)) for m in rng.uniform(0.1, 0.6, size=2) * font_size)
-    margin_top, margin_bottom = (max(2, round(m)) for m in rng.uniform(0.05, 0.35, size=2) * font_size)
-    ink, paper = _ink_and_paper(rng)
-    size = (right - left + margin_left + margin_right, bottom - top + margin_top + margin_bottom)
-    image = Image.new("RGB", size, paper)
-    ImageDraw.Draw(image).text((margin_left - left, margin_top - top), text, font=font, fill=ink)
-    return degrader(image, rng) if degrader is not None else image
-
-
-def require_raqm() -> None:
-    """Raise :class:`RaqmUnavailableError` unless Pillow can shape text with libraqm."""
-    if not features.check_feature("raqm"):
-        raise RaqmUnavailableError(
-            "Pillow has no RAQM text layout (libraqm + libfribidi), which Thai needs: the BASIC "
-            "layout misplaces tone marks and upper vowels. Install the PyPI Pillow wheel (it "
-            "bundles raqm) and the system library libfribidi0 (Debian: apt-get install libfribidi0)."
-        )
-
-
-@functools.lru_cache(maxsize=1024)
-def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.RAQM)
-
-
-# Ink colours of printed business documents: black, blue, red, green, each with jitter.
-_INK_BASES = np.array([[20, 20, 20], [20, 30, 75], [75, 20, 20], [20, 60, 35]])
-_INK_WEIGHTS = np.array([0.7, 0.15, 0.1, 0.05])
-
-
-def _ink_and_paper(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """Dark ink on light paper (or, 10 % of the time, inverted): >= 100 levels apart per channel."""
-    ink = _INK_BASES[rng.choice(len(_INK_BASES), p=_INK_WEIGHTS)] + rng.integers(-20, 21, size=3)
-    paper = rng.integers(205, 256) - rng.integers(0, 25, size=3)
-    ink_rgb = tuple(int(v) for v in np.clip(ink, 0, 80))
-    paper_rgb = tuple(int(v) for v in paper)
-    return (paper_rgb, ink_rgb) if rng.random() < 0.1 else (ink_rgb, paper_rgb)
 
 
 # -- dataset spec -----------------------------------------------------------------------------
@@ -137,8 +93,16 @@ def build_spec(
     max_chars: int = 40,
     text_weights: Mapping[str, float] | None = None,
     image_format: str = "png",
+    font_shares: Mapping[str, float] | None = None,
+    font_fallbacks: Mapping[str, str] | None = None,
+    style: LineStyle | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate the arguments and return the canonical, JSON-ready spec (see module docstring).
+
+    ``font_shares``: the pool, {family: share of the lines}; None: every usable family, equal
+    shares (a family's files split its share evenly). ``font_fallbacks``: {Thai-only family:
+    family drawing what it lacks}, default :data:`ocrlab.synth.fonts.DEFAULT_FALLBACKS`.
+    ``style``: :class:`~ocrlab.synth.line_render.LineStyle` keys (None: its defaults).
 
     ``degradations``: None means :class:`DegradationConfig` defaults; a mapping goes through
     :meth:`DegradationConfig.from_dict` (keys override the defaults, ``preset: none`` starts
@@ -173,6 +137,16 @@ def build_spec(
         )
     # Validates lengths and weights; the sampler is built again in each worker.
     sampler = ThaiLineTextSampler(min_chars, max_chars, text_weights)
+    if font_shares is not None:
+        if not isinstance(font_shares, Mapping) or not font_shares or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in font_shares.values()):
+            raise ValueError(f"font_shares must map family names to shares >= 0, got {font_shares!r}")
+        if not any(font_shares.values()):
+            raise ValueError("font_shares are all zero: no font to draw with")
+    fallbacks = DEFAULT_FALLBACKS if font_fallbacks is None else font_fallbacks
+    if not isinstance(fallbacks, Mapping) or not all(isinstance(v, str) for v in fallbacks.values()):
+        raise ValueError(f"font_fallbacks must map family names to family names, got {font_fallbacks!r}")
+    line_style = style if isinstance(style, LineStyle) else LineStyle.from_dict(style)
     return {
         "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
@@ -186,6 +160,9 @@ def build_spec(
         "max_chars": max_chars,
         "text_weights": sampler.weights,
         "image_format": image_format,
+        "font_shares": None if font_shares is None else {k: float(font_shares[k]) for k in sorted(font_shares)},
+        "font_fallbacks": {k: fallbacks[k] for k in sorted(fallbacks)},
+        "style": line_style.to_dict(),
     }
 
 
@@ -274,10 +251,34 @@ def generate_thai_lines(
     output_dir = Path(output_dir)
     _refuse_earlier_layout(output_dir)
     require_raqm()
-    fonts = discover_fonts(include=spec["fonts_include"], exclude=spec["fonts_exclude"])
+    fonts = pool_fonts(spec)
     generator = ThaiLineGenerator(spec, fonts)
     write_dataset(generator, output_dir, generator.num_samples, workers=workers, progress=progress)
     return output_dir
+
+
+def pool_fonts(spec: Mapping[str, Any]) -> list[FontRecord]:
+    """The spec's pool on this machine: the faces of its ``font_shares`` families (every usable
+    family when None) with a share above 0, after ``fonts_include``/``fonts_exclude``. A pool
+    family that is not installed is an error naming where it comes from."""
+    fonts = discover_fonts(include=spec["fonts_include"], exclude=spec["fonts_exclude"],
+                           fallbacks=spec["font_fallbacks"])
+    shares = spec["font_shares"]
+    if shares is None:
+        return fonts
+    found = {f.family.casefold() for f in discover_fonts(fallbacks=spec["font_fallbacks"])}
+    absent = sorted(f for f in shares if f.casefold() not in found)
+    if absent:
+        sources = {f: FAMILY_SOURCES.get(f, "?") for f in absent}
+        raise FontNotFoundError(
+            f"font pool families {absent} are not installed or cannot draw Thai (from: {sources}); run "
+            "scripts/setup.sh, or leave them out of data.synth.font_shares")
+    wanted = {f.casefold() for f, share in shares.items() if share > 0}
+    pool = [f for f in fonts if f.family.casefold() in wanted]
+    if not pool:
+        raise FontNotFoundError(f"no font left of the pool {sorted(wanted)} after include={spec['fonts_include']} "
+                                f"exclude={spec['fonts_exclude']}")
+    return pool
 
 
 # Reads better where a dataset is generated on first use; same function, same semantics.
@@ -296,14 +297,27 @@ class ThaiLineGenerator:
     extendable = False  # the split counts are part of the spec: a new part would reuse file names
 
     def __init__(self, spec: dict[str, Any], fonts: Sequence[FontRecord]):
-        self._spec = {**spec, "fonts": [font.to_dict() for font in fonts]}
-        self.font_paths = tuple(font.path for font in fonts)
-        self.font_names = tuple(font.filename for font in fonts)
+        shares = {k.casefold(): v for k, v in (spec["font_shares"] or {}).items()}
+        total = sum({f.family: shares.get(f.family.casefold(), 1.0) for f in fonts}.values())
+        family_share = {f.family: shares.get(f.family.casefold(), 1.0) / total for f in fonts}
+        files_per_family = collections.Counter(f.family for f in fonts)
+        # A family's share is split evenly over its files (styles).
+        self.font_weights = np.array([family_share[f.family] / files_per_family[f.family] for f in fonts])
+        self._spec = {**spec, "fonts": [dict(font.to_dict(), family_share=family_share[font.family], share=w)
+                                        for font, w in zip(fonts, self.font_weights.tolist())]}
+        self.fonts = tuple(fonts)
         self.splits: dict[str, int] = dict(spec["splits"])
         self.split_names = tuple(self.splits)
         self.starts = list(itertools.accumulate(self.splits.values(), initial=0))[:-1]
         self.num_samples = sum(self.splits.values())
-        self._tools: tuple[ThaiLineTextSampler, Degrader] | None = None
+        self._tools: tuple[ThaiLineTextSampler, Degrader, LineStyle] | None = None
+
+    def pick_font(self, label: str, rng: np.random.Generator) -> FontRecord:
+        """A face by share among those that can draw ``label`` (none of its ``missing`` characters)."""
+        weights = self.font_weights * np.array([not (set(f.missing) & set(label)) for f in self.fonts])
+        if not weights.any():
+            raise FontNotFoundError(f"no face of the pool can draw {label!r}")
+        return self.fonts[int(rng.choice(len(self.fonts), p=weights / weights.sum()))]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_tools": None}  # rebuilt in each worker
@@ -326,25 +340,28 @@ class ThaiLineGenerator:
             self._tools = (
                 ThaiLineTextSampler(spec["min_chars"], spec["max_chars"], spec["text_weights"]),
                 Degrader(DegradationConfig.from_dict(spec["degradations"])),
+                LineStyle.from_dict(spec["style"]),
             )
-        sampler, degrader = self._tools
+        sampler, degrader, style = self._tools
         rng = np.random.default_rng([self._spec["seed"], split_key(split), i])
         label = sampler.sample(rng)
-        font_index = int(rng.integers(len(self.font_paths)))
+        neighbours = [sampler.sample(rng) for _ in range(2)] if style.neighbours_p > 0 else []
+        font = self.pick_font(label, rng)
         low, high = self._spec["font_size"]
         font_size = int(rng.integers(low, high + 1))
         try:
-            image = render_line(label, self.font_paths[font_index], font_size, rng, degrader)
+            image = render_line(label, font.path, font_size, rng, degrader, fallback_path=font.fallback_path,
+                                style=style, neighbours=[n for n in neighbours if not set(font.missing) & set(n)])
         except Exception as error:
             raise RuntimeError(
                 f"rendering sample {i} of split {split!r} failed "
-                f"(label {label!r}, font {self.font_paths[font_index]}, size {font_size}): {error}"
+                f"(label {label!r}, font {font.path}, size {font_size}): {error}"
             ) from error
         extension = self._spec["image_format"]
         path = f"images/{split}/{i:06d}.{extension}"
         return Sample(
             {path: _encode(image, extension)},
-            {"split": split, "label": label, "font": self.font_names[font_index]},
+            {"split": split, "label": label, "font": font.filename, "family": font.family},
         )
 
     def final_files(self, records: Iterable[dict[str, Any]]) -> dict[str, bytes]:
