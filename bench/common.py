@@ -267,14 +267,17 @@ def ensure_dataset(name: str, splits: dict[str, int], seed: int, workers: int = 
                    **spec: Any) -> tuple[Path, dict[str, Any]]:
     """A generated Thai-line dataset in ``bench/.cache/data/<name>-<hash of its spec>``.
 
-    Generated on first use, reused afterwards (the directory name changes with the spec, so a
-    changed setting never meets :class:`DatasetMismatchError`). Returns the path and facts
+    Generated on first use, reused afterwards (the directory name changes with the spec and the
+    faces this machine draws it with, so a changed setting or font never meets
+    :class:`DatasetMismatchError`). Returns the path and facts
     for the JSON (spec, whether it was generated now, how long that took).
     """
-    from ocrlab.synth.thai_lines import build_spec, describe_dataset, generate_thai_lines
+    from ocrlab.synth.thai_lines import build_spec, describe_dataset, generate_thai_lines, pool_fonts
 
     full_spec = build_spec(splits, seed, **spec)
-    digest = hashlib.sha256(json.dumps(full_spec, sort_keys=True).encode()).hexdigest()[:10]
+    # the faces this machine has for the spec are part of the name: other fonts, another dataset
+    fonts = [f.to_dict() for f in pool_fonts(full_spec)]
+    digest = hashlib.sha256(json.dumps([full_spec, fonts], sort_keys=True).encode()).hexdigest()[:10]
     path = CACHE_DIR / "data" / f"{name}-{digest}"
     existed = path.is_dir()
     start = time.perf_counter()

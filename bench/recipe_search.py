@@ -172,7 +172,7 @@ def train_all(args, overrides: dict[str, list[str]], tests: dict[str, dict]) -> 
                 results[name] = {"steps": jobs[name], "s_per_step_cpu": s_per_step[name], **r}
                 print(f"{name:50s} steps {jobs[name]:6d}  {args.objective} held-out CER {r['objective']:.4f}", flush=True)
     ordered = dict(sorted(results.items(), key=lambda item: item[1]["objective"]))
-    variants = list(tests)
+    variants = [v.removeprefix("held-out ") for v in tests]
     rows = [[n, r["steps"], 1000 * r["s_per_step_cpu"], r["objective"], *(r["held_out"][v]["cer"] for v in variants),
              r["held_out"][variants[0]]["acc"], r["final_val_cer"]] for n, r in ordered.items()]
     common.print_table(
@@ -202,7 +202,7 @@ def run_job(overrides: list[str], tests: dict[str, str], out: Path) -> None:
     _, objects = train(cfg)
     train_s = time.time() - start
     checkpoint = run_dir / "final.ckpt"
-    objects["trainer"].save_checkpoint(checkpoint)
+    objects["trainer"].save_checkpoint(checkpoint, weights_only=False)
     held_out = {}
     for name, test_dir in tests.items():
         scored = unseen.score_model(checkpoint, {"dir": Path(test_dir), "split": "test"})
@@ -216,6 +216,6 @@ def run_job(overrides: list[str], tests: dict[str, str], out: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "_job":
-        run_job(json.loads(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+        run_job(json.loads(sys.argv[2]), json.loads(sys.argv[3]), Path(sys.argv[4]))
     else:
         main()

@@ -145,7 +145,12 @@ def held_out_data(overrides: list[str], held_out: list[str], run_dir: Path) -> t
     cfg = common.compose_config(overrides, run_dir)
     synth = OmegaConf.to_container(cfg.data.synth, resolve=True)
     synth["fonts_exclude"] = sorted({*(synth.get("fonts_exclude") or []), *held_out})
-    digest = hashlib.sha256(json.dumps(synth, sort_keys=True).encode()).hexdigest()[:10]
+    from ocrlab.synth.thai_lines import build_spec, pool_fonts
+
+    # the faces this machine draws the settings with are part of the name: other fonts, another dir
+    spec = build_spec(**{k: v for k, v in synth.items() if k not in ("workers", "progress")})
+    fonts = [f.to_dict() for f in pool_fonts(spec)]
+    digest = hashlib.sha256(json.dumps([synth, fonts], sort_keys=True).encode()).hexdigest()[:10]
     data_dir = common.CACHE_DIR / "data" / f"unseen_train-{digest}"
     return ([f"data.data_dir={data_dir}", f"++data.synth.fonts_exclude={json.dumps(synth['fonts_exclude'])}"],
             data_dir, synth)
@@ -165,22 +170,27 @@ def test_sets(held_out: list[str], lines: int, max_chars: int, seed: int, worker
 
 def score_model(checkpoint: Path, test: dict) -> dict:
     from ocrlab.inference import TextRecognizer
-    from ocrlab.metrics import score_texts
 
-    records = common.label_records(test["dir"], test["split"])
     rec = TextRecognizer.load(checkpoint)
-    start = time.perf_counter()
-    preds = rec.recognize([p for p, _ in records], batch_size=32)
-    seconds = time.perf_counter() - start
-    return {**score_texts(preds, [t for _, t in records], prefix=""), "lines": len(records),
-            "lines_per_s": len(records) / seconds, "images": [str(p) for p, _ in records]}
+
+    def read(paths):
+        start = time.perf_counter()
+        preds = rec.recognize(paths, batch_size=32)
+        return preds, time.perf_counter() - start
+
+    return _score(read, test)
 
 
 def score_tesseract(engine, test: dict) -> dict:
+    return _score(lambda paths: common.run_tesseract(engine, paths), test)
+
+
+def _score(read, test: dict) -> dict:
+    """``read(image paths) -> (texts, seconds)`` on a test set: scores, lines/s and the images read."""
     from ocrlab.metrics import score_texts
 
     records = common.label_records(test["dir"], test["split"])
-    preds, seconds = common.run_tesseract(engine, [p for p, _ in records])
+    preds, seconds = read([p for p, _ in records])
     return {**score_texts(preds, [t for _, t in records], prefix=""), "lines": len(records),
             "lines_per_s": len(records) / seconds, "images": [str(p) for p, _ in records]}
 
